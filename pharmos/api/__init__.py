@@ -1,0 +1,1 @@
+"""HTTP edge shared by every module: policies, problem+json, pagination."""

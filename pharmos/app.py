@@ -1,0 +1,129 @@
+"""The ASGI application: API routers, web pages, middleware, error handlers."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Awaitable, Callable, MutableMapping
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI
+from fastapi.routing import APIRoute
+
+import pharmos
+from pharmos.api.policy import Policy, public
+from pharmos.api.problems import install_problem_handlers
+from pharmos.auth.routes import api as auth_api
+from pharmos.compliance.routes import api as compliance_api
+from pharmos.core.actor import Actor
+from pharmos.core.config import get_settings
+from pharmos.core.context import set_request_id
+from pharmos.core.db import get_database
+from pharmos.site import lifecycle as _site_lifecycle  # noqa: F401 - registers the lifecycle
+from pharmos.site.routes import api as site_api
+from pharmos.web.app import install_web
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+ASGIApp = Callable[[Scope, Callable[[], Awaitable[Message]], Callable[[Message], Awaitable[None]]], Awaitable[None]]
+
+SECURITY_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"same-origin"),
+    (b"permissions-policy", b"camera=(self), microphone=(), geolocation=()"),
+    (b"content-security-policy",
+     b"default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+     b"frame-ancestors 'none'; form-action 'self'; base-uri 'self'"),
+    (b"cache-control", b"no-store"),
+]
+
+
+class EdgeMiddleware:
+    """Correlation id for every request (carried into audit entries) and security headers."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Callable[[], Awaitable[Message]],
+                       send: Callable[[Message], Awaitable[None]]) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = dict(scope.get("headers") or []).get(b"x-request-id", b"").decode("latin-1")
+        rid = set_request_id(incoming[:64] if incoming.isalnum() else None)
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                present = {k.lower() for k, _ in headers}
+                headers += [(k, v) for k, v in SECURITY_HEADERS if k not in present]
+                headers.append((b"x-request-id", rid.encode()))
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def git_commit() -> str | None:
+    configured = get_settings().git_commit
+    if configured:
+        return configured
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent.parent,  # noqa: S607
+                             capture_output=True, text=True, timeout=2, check=False)
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def iter_api_routes(routes: list[Any]) -> list[APIRoute]:
+    """Every APIRoute, also inside included routers (FastAPI ≥0.160 nests them)."""
+    found: list[APIRoute] = []
+    for route in routes:
+        nested = getattr(route, "original_router", None)
+        if nested is not None:
+            found.extend(iter_api_routes(list(nested.routes)))
+        elif isinstance(route, APIRoute):
+            found.append(route)
+    return found
+
+
+def route_policy(route: APIRoute) -> Policy | None:
+    for dep in route.dependant.dependencies:
+        if isinstance(dep.call, Policy):
+            return dep.call
+    return None
+
+
+def create_app() -> FastAPI:
+    get_database()
+    app = FastAPI(title="Pharmos", version=pharmos.__version__, openapi_url="/api/openapi.json",
+                  docs_url="/api/docs", redoc_url=None)
+    commit = git_commit()
+
+    @app.get("/healthz", tags=["ops"])
+    def healthz(_: Annotated[Actor, Depends(public())]) -> dict[str, str]:
+        from sqlalchemy import text
+
+        with get_database().reader() as session:
+            session.execute(text("SELECT 1"))
+        return {"status": "ok"}
+
+    @app.get("/version", tags=["ops"])
+    def version(_: Annotated[Actor, Depends(public())]) -> dict[str, str | None]:
+        return {"version": pharmos.__version__, "commit": commit}
+
+    app.include_router(auth_api)
+    app.include_router(site_api)
+    html_renderer = install_web(app)
+    # Generic lifecycle routes last: their path pattern is the broadest.
+    app.include_router(compliance_api)
+    install_problem_handlers(app, html_renderer)
+
+    missing = [f"{sorted(r.methods)} {r.path}" for r in iter_api_routes(list(app.routes)) if route_policy(r) is None]
+    if missing:
+        # Deny by default: a route without a declared policy is a programming error.
+        raise RuntimeError("routes without an access policy: " + ", ".join(missing))
+    app.add_middleware(EdgeMiddleware)  # type: ignore[arg-type]
+    return app

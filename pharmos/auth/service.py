@@ -1,0 +1,636 @@
+"""Auth services: accounts, roles, login, sessions, API tokens, MFA.
+
+Every function that changes something takes keyword-only arguments and an explicit
+``actor`` and runs in its own unit of work, so audit entries commit with the change.
+"""
+
+from __future__ import annotations
+
+import secrets
+import string
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import pyotp
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from pharmos.auth.models import ApiToken, AuthSession, Role, RolePermission, User, UserRole
+from pharmos.auth.permissions import BUILTIN_ROLES, PERMISSIONS, segregation_conflict
+from pharmos.compliance.audit import record_event
+from pharmos.core.actor import Actor
+from pharmos.core.clock import utcnow
+from pharmos.core.config import get_settings
+from pharmos.core.crypto import decrypt, encrypt, new_token, token_digest
+from pharmos.core.db import read_session, transaction
+from pharmos.core.errors import (
+    AuthenticationFailed,
+    Conflict,
+    FieldProblem,
+    NotFound,
+    PermissionDenied,
+    ValidationFailed,
+)
+
+_hasher = PasswordHasher()
+# Verifying against this keeps unknown-user logins as slow as wrong-password ones.
+_DUMMY_HASH = _hasher.hash("pharmos-timing-equaliser")
+LANGUAGES = ("zh_CN", "en")
+# How stale last_seen_at may get before we write it again (keeps GETs read-only).
+_TOUCH_INTERVAL = timedelta(seconds=30)
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def _password_matches(stored_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(stored_hash, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+def password_problems(username: str, password: str, *, field: str = "password") -> list[FieldProblem]:
+    settings = get_settings()
+    problems: list[FieldProblem] = []
+    if len(password) < settings.password_min_length:
+        problems.append(FieldProblem(field, f"Password must be at least {settings.password_min_length} characters."))
+    if password.strip().lower() == username.strip().lower():
+        problems.append(FieldProblem(field, "Password must not be the same as the username."))
+    return problems
+
+
+def _require(actor: Actor, permission: str) -> None:
+    if not actor.can(permission):
+        raise PermissionDenied(f"You do not have the permission {permission}.")
+
+
+def _user_by_username(session: Session, username: str) -> User:
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise NotFound(f"No user named {username!r}.")
+    return user
+
+
+def _role_by_name(session: Session, name: str) -> Role:
+    role = session.scalar(select(Role).where(Role.name == name))
+    if role is None:
+        raise ValidationFailed.on("role", f"Unknown role {name!r}.")
+    return role
+
+
+def _user_permissions(session: Session, user_id: int) -> set[str]:
+    rows = session.execute(
+        select(RolePermission.permission)
+        .join(UserRole, UserRole.role_id == RolePermission.role_id)
+        .where(UserRole.user_id == user_id)
+    )
+    return {r[0] for r in rows}
+
+
+def _role_permissions(session: Session, role_id: int) -> set[str]:
+    return set(session.scalars(select(RolePermission.permission).where(RolePermission.role_id == role_id)))
+
+
+def actor_for(user: User, permissions: set[str], *, scopes: set[str] | None = None) -> Actor:
+    settings = get_settings()
+    expired = (
+        settings.password_max_age_days > 0
+        and utcnow() - user.password_changed_at > timedelta(days=settings.password_max_age_days)
+    )
+    effective = permissions if scopes is None else permissions & scopes
+    return Actor(
+        username=user.username,
+        full_name=user.full_name,
+        user_id=user.id,
+        permissions=frozenset(effective),
+        language=user.language,
+        must_change_password=user.must_change_password or expired,
+    )
+
+
+# ---------------------------------------------------------------- roles
+
+
+def ensure_builtin_roles(*, actor: Actor) -> None:
+    """Create the built-in pharma-site roles and their permissions if absent."""
+    with transaction(actor=actor, reason="Built-in roles provisioned") as session:
+        for name, (label_en, label_zh, perms) in BUILTIN_ROLES.items():
+            role = session.scalar(select(Role).where(Role.name == name))
+            if role is None:
+                role = Role(name=name, label_en=label_en, label_zh=label_zh, builtin=True)
+                session.add(role)
+                session.flush()
+            have = _role_permissions(session, role.id)
+            for code in sorted(perms - have):
+                session.add(RolePermission(role_id=role.id, permission=code))
+
+
+def grant_role(*, actor: Actor, username: str, role: str, reason: str | None = None) -> None:
+    _require(actor, "auth.manage_roles")
+    with transaction(actor=actor, reason=reason or f"Role {role} granted") as session:
+        user = _user_by_username(session, username)
+        role_row = _role_by_name(session, role)
+        if not user.is_active:
+            raise Conflict(f"User {username} is deactivated.")
+        if session.scalar(select(UserRole).where(UserRole.user_id == user.id, UserRole.role_id == role_row.id)):
+            raise Conflict(f"{username} already holds the role {role}.", [FieldProblem("role", "Already granted.")])
+        combined = _user_permissions(session, user.id) | _role_permissions(session, role_row.id)
+        conflict = segregation_conflict(combined)
+        if conflict:
+            raise ValidationFailed.on("role", conflict)
+        session.add(UserRole(user_id=user.id, role_id=role_row.id, granted_by=actor.username))
+
+
+def revoke_role(*, actor: Actor, username: str, role: str, reason: str | None = None) -> None:
+    _require(actor, "auth.manage_roles")
+    with transaction(actor=actor, reason=reason or f"Role {role} revoked") as session:
+        user = _user_by_username(session, username)
+        role_row = _role_by_name(session, role)
+        link = session.scalar(select(UserRole).where(UserRole.user_id == user.id, UserRole.role_id == role_row.id))
+        if link is None:
+            raise ValidationFailed.on("role", f"{username} does not hold the role {role}.")
+        if actor.user_id == user.id and role_row.name == "admin":
+            raise ValidationFailed.on("role", "You cannot revoke your own administrator role.")
+        session.delete(link)
+
+
+@dataclass(frozen=True)
+class RoleView:
+    name: str
+    label_en: str
+    label_zh: str
+    builtin: bool
+    permissions: tuple[str, ...]
+    members: tuple[str, ...]
+
+
+def list_roles(*, actor: Actor) -> list[RoleView]:
+    _require(actor, "auth.view_users")
+    with read_session() as session:
+        roles = session.scalars(select(Role).order_by(Role.id)).all()
+        out = []
+        for role in roles:
+            members = session.scalars(
+                select(User.username).join(UserRole, UserRole.user_id == User.id)
+                .where(UserRole.role_id == role.id).order_by(User.username)
+            ).all()
+            out.append(RoleView(role.name, role.label_en, role.label_zh, role.builtin,
+                                tuple(sorted(_role_permissions(session, role.id))), tuple(members)))
+        return out
+
+
+# ---------------------------------------------------------------- users
+
+
+@dataclass(frozen=True)
+class UserView:
+    id: int
+    username: str
+    full_name: str
+    email: str | None
+    language: str
+    department: str | None
+    is_active: bool
+    locked: bool
+    totp_enabled: bool
+    must_change_password: bool
+    roles: tuple[str, ...]
+    created_at: datetime
+    last_login_at: datetime | None
+
+
+def _view(session: Session, user: User) -> UserView:
+    roles = session.scalars(
+        select(Role.name).join(UserRole, UserRole.role_id == Role.id).where(UserRole.user_id == user.id)
+        .order_by(Role.name)
+    ).all()
+    return UserView(user.id, user.username, user.full_name, user.email, user.language, user.department,
+                    user.is_active, user.locked_at is not None, user.totp_enabled, user.must_change_password,
+                    tuple(roles), user.created_at, user.last_login_at)
+
+
+def _validate_profile(username: str, full_name: str, email: str | None, language: str) -> list[FieldProblem]:
+    problems: list[FieldProblem] = []
+    allowed = set(string.ascii_lowercase + string.digits + "._-")
+    if not (3 <= len(username) <= 64) or not set(username) <= allowed:
+        problems.append(FieldProblem("username", "Username must be 3–64 characters: a–z, 0–9, '.', '_' or '-'."))
+    if not full_name.strip():
+        problems.append(FieldProblem("full_name", "Full name is required (it is printed on signatures)."))
+    if email and ("@" not in email or email.startswith("@") or email.endswith("@")):
+        problems.append(FieldProblem("email", "Not a valid e-mail address."))
+    if language not in LANGUAGES:
+        problems.append(FieldProblem("language", f"Language must be one of {', '.join(LANGUAGES)}."))
+    return problems
+
+
+def create_user(
+    *,
+    actor: Actor,
+    username: str,
+    full_name: str,
+    password: str,
+    email: str | None = None,
+    language: str = "zh_CN",
+    department: str | None = None,
+    roles: list[str] | None = None,
+    must_change_password: bool = False,
+) -> UserView:
+    _require(actor, "auth.manage_users")
+    username = username.strip().lower()
+    problems = _validate_profile(username, full_name, email, language) + password_problems(username, password)
+    if problems:
+        raise ValidationFailed("The user cannot be created.", problems)
+    with transaction(actor=actor, reason="User account created") as session:
+        if session.scalar(select(User.id).where(User.username == username)) is not None:
+            # 21 CFR 11.100(a): a username is never reused, even after deactivation.
+            raise Conflict("This username exists or existed before and cannot be reused.",
+                           [FieldProblem("username", "Already taken (usernames are never reused).")])
+        user = User(username=username, full_name=full_name.strip(), email=email or None, language=language,
+                    department=department, password_hash=hash_password(password),
+                    must_change_password=must_change_password, password_changed_at=utcnow())
+        session.add(user)
+        session.flush()
+        granted: set[str] = set()
+        for name in roles or []:
+            role = _role_by_name(session, name)
+            granted |= _role_permissions(session, role.id)
+            session.add(UserRole(user_id=user.id, role_id=role.id, granted_by=actor.username))
+        conflict = segregation_conflict(granted)
+        if conflict:
+            raise ValidationFailed.on("roles", conflict)
+        session.flush()
+        return _view(session, user)
+
+
+def list_users(*, actor: Actor, include_inactive: bool = True) -> list[UserView]:
+    _require(actor, "auth.view_users")
+    with read_session() as session:
+        stmt = select(User).order_by(User.username)
+        if not include_inactive:
+            stmt = stmt.where(User.is_active.is_(True))
+        return [_view(session, u) for u in session.scalars(stmt)]
+
+
+def get_user(*, actor: Actor, username: str) -> UserView:
+    if actor.username != username:
+        _require(actor, "auth.view_users")
+    with read_session() as session:
+        return _view(session, _user_by_username(session, username))
+
+
+def deactivate_user(*, actor: Actor, username: str, reason: str) -> None:
+    _require(actor, "auth.manage_users")
+    if not reason.strip():
+        raise ValidationFailed.on("reason", "A reason is required to deactivate a user.")
+    with transaction(actor=actor, reason=reason) as session:
+        user = _user_by_username(session, username)
+        if actor.user_id == user.id:
+            raise ValidationFailed.on("username", "You cannot deactivate your own account.")
+        if not user.is_active:
+            raise Conflict(f"{username} is already deactivated.")
+        user.is_active = False
+        user.deactivated_at = utcnow()
+        for live in session.scalars(select(AuthSession).where(AuthSession.user_id == user.id,
+                                                             AuthSession.revoked_at.is_(None))):
+            live.revoked_at = utcnow()
+
+
+def unlock_user(*, actor: Actor, username: str, reason: str) -> None:
+    _require(actor, "auth.manage_users")
+    if not reason.strip():
+        raise ValidationFailed.on("reason", "A reason is required to unlock an account.")
+    with transaction(actor=actor, reason=reason) as session:
+        user = _user_by_username(session, username)
+        user.locked_at = None
+        user.failed_login_count = 0
+
+
+def _temporary_password() -> str:
+    alphabet = string.ascii_letters + string.digits
+    return "".join(secrets.choice(alphabet) for _ in range(14))
+
+
+def reset_password(*, actor: Actor, username: str, reason: str | None = None) -> str:
+    """Issue a one-time temporary password; the user must change it before signing."""
+    _require(actor, "auth.manage_users")
+    temp = _temporary_password()
+    with transaction(actor=actor, reason=reason or "Password reset by administrator") as session:
+        user = _user_by_username(session, username)
+        if not user.is_active:
+            raise Conflict(f"{username} is deactivated.")
+        user.password_hash = hash_password(temp)
+        user.password_changed_at = utcnow()
+        user.must_change_password = True
+        user.locked_at = None
+        user.failed_login_count = 0
+    return temp
+
+
+def change_password(*, actor: Actor, current_password: str, new_password: str) -> None:
+    if actor.user_id is None:
+        raise PermissionDenied("Only a signed-in user can change a password.")
+    with transaction(actor=actor, reason="Password changed by its owner") as session:
+        user = session.get(User, actor.user_id)
+        assert user is not None
+        if not _password_matches(user.password_hash, current_password):
+            raise ValidationFailed.on("current_password", "The current password is not correct.")
+        problems = password_problems(user.username, new_password, field="new_password")
+        if _password_matches(user.password_hash, new_password):
+            problems.append(FieldProblem("new_password", "The new password must differ from the current one."))
+        if problems:
+            raise ValidationFailed("The password was not changed.", problems)
+        user.password_hash = hash_password(new_password)
+        user.password_changed_at = utcnow()
+        user.must_change_password = False
+
+
+def update_profile(*, actor: Actor, full_name: str, email: str | None, language: str) -> UserView:
+    if actor.user_id is None:
+        raise PermissionDenied("Only a signed-in user has a profile.")
+    problems = _validate_profile(actor.username, full_name, email, language)
+    if problems:
+        raise ValidationFailed("The profile was not saved.", problems)
+    with transaction(actor=actor, reason="Profile updated by its owner") as session:
+        user = session.get(User, actor.user_id)
+        assert user is not None
+        user.full_name = full_name.strip()
+        user.email = email or None
+        user.language = language
+        session.flush()
+        return _view(session, user)
+
+
+# ---------------------------------------------------------------- credentials
+
+
+def check_credentials(session: Session, *, username: str, password: str, otp: str | None, purpose: str) -> User:
+    """Verify a person's credentials inside the caller's unit of work.
+
+    Failures are counted (and audited) even though the caller's action is refused:
+    the caller must commit the session before raising. Used by login and by signing
+    (21 CFR 11.200(a): each signing re-enters both components).
+    """
+    settings = get_settings()
+    user = session.scalar(select(User).where(User.username == username.strip().lower()))
+    if user is None:
+        _password_matches(_DUMMY_HASH, password)
+        record_event(session, record_type="user", record_id=username[:80] or "?", action=f"{purpose}_failed",
+                     details={"cause": "unknown user"})
+        raise AuthenticationFailed()
+    if not user.is_active:
+        _password_matches(_DUMMY_HASH, password)
+        record_event(session, record_type="user", record_id=user.id, action=f"{purpose}_failed",
+                     details={"cause": "account deactivated"})
+        raise AuthenticationFailed()
+    if user.locked_at is not None:
+        record_event(session, record_type="user", record_id=user.id, action=f"{purpose}_failed",
+                     details={"cause": "account locked"})
+        raise AuthenticationFailed("This account is locked. Ask an administrator to unlock it.", "account-locked")
+    ok = _password_matches(user.password_hash, password)
+    if ok and user.totp_enabled:
+        if not otp:
+            raise AuthenticationFailed("Enter the 6-digit code from your authenticator app.", "otp-required")
+        ok = pyotp.TOTP(decrypt(user.totp_secret or "")).verify(otp.strip(), valid_window=1)
+    if not ok:
+        user.failed_login_count += 1
+        record_event(session, record_type="user", record_id=user.id, action=f"{purpose}_failed",
+                     details={"consecutive_failures": user.failed_login_count})
+        if user.failed_login_count >= settings.lockout_threshold:
+            user.locked_at = utcnow()
+            # Security event: Annex 11 §12.1, the account stays locked until an admin acts.
+            record_event(session, record_type="user", record_id=user.id, action="security.account_locked",
+                         details={"consecutive_failures": user.failed_login_count})
+        raise AuthenticationFailed()
+    if user.failed_login_count:
+        user.failed_login_count = 0
+    return user
+
+
+@dataclass(frozen=True)
+class LoginResult:
+    token: str
+    csrf_token: str
+    expires_at: datetime
+    idle_minutes: int
+    actor: Actor
+
+
+def login(*, username: str, password: str, otp: str | None = None, kind: str = "web",
+          client: str | None = None) -> LoginResult:
+    if not username.strip():
+        raise ValidationFailed.on("username", "Username is required.")
+    if not password:
+        raise ValidationFailed.on("password", "Password is required.")
+    settings = get_settings()
+    actor = Actor.system("login")
+    failure: AuthenticationFailed | None = None
+    result: LoginResult | None = None
+    with transaction(actor=actor, reason=None) as session:
+        try:
+            user = check_credentials(session, username=username, password=password, otp=otp, purpose="login")
+        except AuthenticationFailed as exc:
+            failure = exc  # commit the counted failure, then refuse
+        else:
+            now = utcnow()
+            token = new_token("phs")
+            csrf = secrets.token_urlsafe(24)
+            auth = AuthSession(token_hash=token_digest(token), user_id=user.id, kind=kind, csrf_token=csrf,
+                               created_at=now, last_seen_at=now,
+                               expires_at=now + timedelta(hours=settings.session_absolute_hours),
+                               idle_minutes=settings.session_idle_minutes, client=(client or "")[:200])
+            session.add(auth)
+            user.last_login_at = now
+            record_event(session, record_type="user", record_id=user.id, action="login",
+                         details={"kind": kind, "client": client})
+            result = LoginResult(token, csrf, auth.expires_at, auth.idle_minutes,
+                                 actor_for(user, _user_permissions(session, user.id)))
+    if failure is not None:
+        raise failure
+    assert result is not None
+    return result
+
+
+@dataclass(frozen=True)
+class ResolvedSession:
+    actor: Actor
+    csrf_token: str
+    kind: str
+
+
+def resolve_session(token: str) -> ResolvedSession | None:
+    """Who holds this session or API token, or None when it is unknown, expired or revoked."""
+    digest = token_digest(token)
+    now = utcnow()
+    with read_session() as session:
+        if token.startswith("pht_"):
+            return _resolve_api_token(session, digest, now)
+        row = session.execute(
+            select(AuthSession, User).join(User, User.id == AuthSession.user_id)
+            .where(AuthSession.token_hash == digest)
+        ).first()
+        if row is None:
+            return None
+        auth, user = row
+        if (auth.revoked_at is not None or now >= auth.expires_at
+                or now - auth.last_seen_at > timedelta(minutes=auth.idle_minutes) or not user.is_active
+                or user.locked_at is not None):
+            return None
+        actor = actor_for(user, _user_permissions(session, user.id))
+        csrf, kind, stale = auth.csrf_token, auth.kind, now - auth.last_seen_at > _TOUCH_INTERVAL
+        auth_id = auth.id
+    if stale:
+        _touch_session(auth_id, now)
+    return ResolvedSession(actor, csrf, kind)
+
+
+def _touch_session(auth_id: int, now: datetime) -> None:
+    with transaction(actor=Actor.system("session"), reason=None) as session:
+        auth = session.get(AuthSession, auth_id)
+        if auth is not None:
+            auth.last_seen_at = now
+
+
+def _resolve_api_token(session: Session, digest: str, now: datetime) -> ResolvedSession | None:
+    row = session.execute(
+        select(ApiToken, User).join(User, User.id == ApiToken.user_id).where(ApiToken.token_hash == digest)
+    ).first()
+    if row is None:
+        return None
+    tok, user = row
+    if tok.revoked_at is not None or (tok.expires_at and now >= tok.expires_at) or not user.is_active \
+            or user.locked_at is not None:
+        return None
+    actor = actor_for(user, _user_permissions(session, user.id), scopes=set(tok.scopes.split()))
+    return ResolvedSession(actor, "", "token")
+
+
+def logout(*, token: str) -> None:
+    digest = token_digest(token)
+    with transaction(actor=Actor.system("logout"), reason=None) as session:
+        auth = session.scalar(select(AuthSession).where(AuthSession.token_hash == digest))
+        if auth is None or auth.revoked_at is not None:
+            return
+        auth.revoked_at = utcnow()
+        user = session.get(User, auth.user_id)
+        if user is not None:
+            ctx_actor = actor_for(user, set())
+            session.info["audit"].actor = ctx_actor  # attribute the logout to its owner
+            record_event(session, record_type="user", record_id=user.id, action="logout", details={"kind": auth.kind})
+
+
+# ---------------------------------------------------------------- API tokens
+
+
+@dataclass(frozen=True)
+class ApiTokenView:
+    id: int
+    name: str
+    prefix: str
+    scopes: tuple[str, ...]
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+
+
+def create_api_token(*, actor: Actor, name: str, scopes: list[str], expires_days: int | None = 365) -> tuple[str, ApiTokenView]:
+    """Personal API token for an integration; the plaintext is returned once only."""
+    if actor.user_id is None:
+        raise PermissionDenied("Only a user can own an API token.")
+    problems: list[FieldProblem] = []
+    if not name.strip():
+        problems.append(FieldProblem("name", "Give the token a name that says what uses it."))
+    unknown = [s for s in scopes if s not in PERMISSIONS]
+    if unknown:
+        problems.append(FieldProblem("scopes", f"Unknown permissions: {', '.join(unknown)}."))
+    elif not scopes:
+        problems.append(FieldProblem("scopes", "Choose at least one permission."))
+    not_held = [s for s in scopes if s in PERMISSIONS and s not in actor.permissions]
+    if not_held:
+        problems.append(FieldProblem("scopes", f"You do not hold: {', '.join(not_held)}."))
+    if expires_days is not None and not (1 <= expires_days <= 730):
+        problems.append(FieldProblem("expires_days", "Expiry must be between 1 and 730 days."))
+    if problems:
+        raise ValidationFailed("The API token was not created.", problems)
+    token = new_token("pht")
+    with transaction(actor=actor, reason="Personal API token created") as session:
+        row = ApiToken(user_id=actor.user_id, name=name.strip(), prefix=token[:12], token_hash=token_digest(token),
+                       scopes=" ".join(sorted(set(scopes))),
+                       expires_at=utcnow() + timedelta(days=expires_days) if expires_days else None)
+        session.add(row)
+        session.flush()
+        view = ApiTokenView(row.id, row.name, row.prefix, tuple(row.scopes.split()), row.created_at,
+                            row.expires_at, None)
+    return token, view
+
+
+def list_api_tokens(*, actor: Actor) -> list[ApiTokenView]:
+    with read_session() as session:
+        rows = session.scalars(select(ApiToken).where(ApiToken.user_id == actor.user_id).order_by(ApiToken.id))
+        return [ApiTokenView(r.id, r.name, r.prefix, tuple(r.scopes.split()), r.created_at, r.expires_at,
+                             r.revoked_at) for r in rows]
+
+
+def revoke_api_token(*, actor: Actor, token_id: int) -> None:
+    with transaction(actor=actor, reason="Personal API token revoked") as session:
+        row = session.get(ApiToken, token_id)
+        if row is None or (row.user_id != actor.user_id and not actor.can("auth.manage_users")):
+            raise NotFound("No such API token.")
+        if row.revoked_at is None:
+            row.revoked_at = utcnow()
+
+
+# ---------------------------------------------------------------- MFA
+
+
+@dataclass(frozen=True)
+class TotpEnrolment:
+    secret: str
+    provisioning_uri: str
+
+
+def begin_totp_enrolment(*, actor: Actor) -> TotpEnrolment:
+    if actor.user_id is None:
+        raise PermissionDenied("Only a user can enrol MFA.")
+    secret = pyotp.random_base32()
+    with transaction(actor=actor, reason="MFA enrolment started") as session:
+        user = session.get(User, actor.user_id)
+        assert user is not None
+        if user.totp_enabled:
+            raise Conflict("MFA is already enabled; disable it first to enrol a new device.")
+        user.totp_secret = encrypt(secret)
+    uri = pyotp.TOTP(secret).provisioning_uri(name=actor.username, issuer_name=get_settings().site_name)
+    return TotpEnrolment(secret, uri)
+
+
+def confirm_totp_enrolment(*, actor: Actor, code: str) -> None:
+    with transaction(actor=actor, reason="MFA enabled") as session:
+        user = session.get(User, actor.user_id)
+        assert user is not None
+        if not user.totp_secret:
+            raise ValidationFailed.on("code", "Start the enrolment first.")
+        if not pyotp.TOTP(decrypt(user.totp_secret)).verify(code.strip(), valid_window=1):
+            raise ValidationFailed.on("code", "That code is not valid. Check the time on your phone and try again.")
+        user.totp_enabled = True
+
+
+def disable_totp(*, actor: Actor, password: str) -> None:
+    with transaction(actor=actor, reason="MFA disabled by its owner") as session:
+        user = session.get(User, actor.user_id)
+        assert user is not None
+        if not _password_matches(user.password_hash, password):
+            raise ValidationFailed.on("password", "The password is not correct.")
+        user.totp_enabled = False
+        user.totp_secret = None
+
+
+def current_totp(username: str) -> str:
+    """The code an enrolled user's authenticator shows now (demo and tests only)."""
+    with read_session() as session:
+        user = _user_by_username(session, username)
+        if not user.totp_secret:
+            raise ValidationFailed.on("username", "MFA is not enrolled.")
+        return pyotp.TOTP(decrypt(user.totp_secret)).now()

@@ -1,0 +1,1 @@
+"""Compliance core: audit trail, electronic signatures, record lifecycles."""

@@ -1,0 +1,1 @@
+"""Platform core: configuration, database, clock, errors, numbering."""

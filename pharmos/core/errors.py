@@ -1,0 +1,61 @@
+"""Domain errors. One handler (pharmos.api.problems) maps them to HTTP and HTML."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class FieldProblem:
+    field: str
+    message: str
+
+
+@dataclass
+class DomainError(Exception):
+    message: str
+    fields: list[FieldProblem] = field(default_factory=list)
+    status: int = 400
+    code: str = "domain-error"
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ValidationFailed(DomainError):
+    def __init__(self, message: str, fields: list[FieldProblem] | None = None) -> None:
+        super().__init__(message, fields or [], 422, "validation-failed")
+
+    @classmethod
+    def on(cls, field_name: str, message: str) -> ValidationFailed:
+        return cls(message, [FieldProblem(field_name, message)])
+
+
+class NotFound(DomainError):
+    def __init__(self, message: str) -> None:
+        super().__init__(message, [], 404, "not-found")
+
+
+class Conflict(DomainError):
+    def __init__(self, message: str, fields: list[FieldProblem] | None = None) -> None:
+        super().__init__(message, fields or [], 409, "conflict")
+
+
+class AuthenticationFailed(DomainError):
+    def __init__(self, message: str = "Invalid username or password.", code: str = "authentication-failed") -> None:
+        super().__init__(message, [], 401, code)
+
+
+class PermissionDenied(DomainError):
+    def __init__(self, message: str) -> None:
+        super().__init__(message, [], 403, "permission-denied")
+
+
+class TransitionRefused(DomainError):
+    def __init__(self, message: str, fields: list[FieldProblem] | None = None) -> None:
+        super().__init__(message, fields or [], 409, "transition-refused")
+
+
+class SignatureRefused(DomainError):
+    def __init__(self, message: str, fields: list[FieldProblem] | None = None, status: int = 403) -> None:
+        super().__init__(message, fields or [], status, "signature-refused")

@@ -1,0 +1,11 @@
+"""Every table of every module, so Alembic and tests see one complete metadata."""
+
+from pharmos.auth import models as auth_models
+from pharmos.compliance import audit, signatures
+from pharmos.core import numbering
+from pharmos.core.db import Base
+from pharmos.site import models as site_models
+
+metadata = Base.metadata
+
+__all__ = ["audit", "auth_models", "metadata", "numbering", "signatures", "site_models"]

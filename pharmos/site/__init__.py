@@ -1,0 +1,1 @@
+"""Controlled site settings: the small built-in record type that demonstrates the lifecycle core."""
