@@ -1,0 +1,143 @@
+"""Shared fixtures: a fresh database per test, on SQLite and (when reachable) PostgreSQL.
+
+Under CI=true an unreachable PostgreSQL fails the run instead of skipping it.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pharmos.core.actor import Actor
+from pharmos.core.config import reset_settings_cache
+from pharmos.core.db import configure_database, get_database
+
+PG_ADMIN_URL = os.environ.get("PHARMOS_TEST_PG_ADMIN", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def postgres_available() -> str | None:
+    """None when reachable, else the reason."""
+    try:
+        import psycopg
+
+        with psycopg.connect(PG_ADMIN_URL.replace("postgresql+psycopg", "postgresql"), connect_timeout=3):
+            return None
+    except Exception as exc:  # noqa: BLE001
+        return f"PostgreSQL at {PG_ADMIN_URL} unreachable: {exc}"
+
+
+def require_postgres() -> None:
+    reason = postgres_available()
+    if reason is None:
+        return
+    if IN_CI:
+        pytest.fail(f"CI=true requires PostgreSQL: {reason}")
+    pytest.skip(reason)
+
+
+def create_pg_database() -> str:
+    import psycopg
+
+    name = f"pharmos_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(PG_ADMIN_URL.replace("postgresql+psycopg", "postgresql"), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+
+
+def drop_pg_database(url: str) -> None:
+    import psycopg
+
+    get_database().dispose()
+    name = url.rsplit("/", 1)[1]
+    with psycopg.connect(PG_ADMIN_URL.replace("postgresql+psycopg", "postgresql"), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(autouse=True)
+def _isolated_settings(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setenv("PHARMOS_SECRET_KEY", "test-secret-key-0123456789abcdef0123456789")
+    reset_settings_cache()
+    yield
+    reset_settings_cache()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A migrated, empty database; tests using it run on both back-ends."""
+    from pharmos.core.migrate import upgrade_head
+
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'pharmos.db'}"
+        upgrade_head(url)
+        yield url
+        get_database().dispose()
+    else:
+        require_postgres()
+        url = create_pg_database()
+        upgrade_head(url)
+        try:
+            yield url
+        finally:
+            drop_pg_database(url)
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> Iterator[str]:
+    """SQLite only, for fast unit tests of domain rules."""
+    from pharmos.core.migrate import upgrade_head
+
+    url = f"sqlite:///{tmp_path / 'pharmos.db'}"
+    upgrade_head(url)
+    yield url
+    get_database().dispose()
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """PostgreSQL only, for concurrency tests."""
+    from pharmos.core.migrate import upgrade_head
+
+    require_postgres()
+    url = create_pg_database()
+    upgrade_head(url)
+    try:
+        yield url
+    finally:
+        drop_pg_database(url)
+
+
+@pytest.fixture
+def system() -> Actor:
+    return Actor.system("test-setup")
+
+
+@pytest.fixture
+def site(db_url: str, system: Actor) -> dict[str, Actor]:
+    """Built-in roles plus one user per role, reached through the services. Password: '<username>-pass1'."""
+    from pharmos.auth import service as auth
+
+    auth.ensure_builtin_roles(actor=system)
+    people = {}
+    for username, role, name in [
+        ("admin.wang", "admin", "王强"),
+        ("qa.li", "qa_manager", "李娜"),
+        ("qa.zhang", "qa_specialist", "张伟"),
+        ("viewer.chen", "viewer", "陈静"),
+        ("op.liu", "operator", "刘洋"),
+    ]:
+        auth.create_user(actor=system, username=username, full_name=name, password=f"{username}-pass1",
+                         roles=[role])
+        people[username] = auth.login(username=username, password=f"{username}-pass1").actor
+    return people
+
+
+def password_of(username: str) -> str:
+    return f"{username}-pass1"
+
+
+__all__ = ["configure_database", "password_of", "require_postgres"]
