@@ -43,7 +43,8 @@ def issue_token(body: TokenIn, request: Request, _: Annotated[Actor, Depends(pub
 
 
 @api.post("/auth/logout", status_code=204)
-def revoke_token(request: Request, _: Annotated[Actor, Depends(signed_in(allow_password_change_pending=True))]) -> Response:
+def revoke_token(request: Request,
+                 _: Annotated[Actor, Depends(signed_in(allow_password_change_pending=True))]) -> Response:
     token = _bearer(request) or request.cookies.get("pharmos_session") or ""
     service.logout(token=token)
     return Response(status_code=204)

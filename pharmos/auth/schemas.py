@@ -15,7 +15,7 @@ class TokenIn(BaseModel):
 
 class TokenOut(BaseModel):
     access_token: str
-    token_type: str = "bearer"
+    token_type: str = "bearer"  # noqa: S105 - OAuth 2 token type, not a secret
     expires_at: datetime
     idle_timeout_minutes: int
     must_change_password: bool

@@ -138,7 +138,8 @@ def available_transitions(*, actor: Actor, collection: str, record_id: int) -> l
         options = []
         for t in lifecycle.transitions:
             why = _blocked_reason(session, lifecycle, t, record, actor)
-            needed = (("password", "otp", "meaning") if t.signature else ()) + (("reason",) if t.reason_required else ())
+            needed = (("password", "otp", "meaning") if t.signature else ()) + (
+                ("reason",) if t.reason_required else ())
             options.append(TransitionOption(t.name, t.label_en, t.label_zh, t.target, why is None, why,
                                             t.signature, t.reason_required, needed))
         return options

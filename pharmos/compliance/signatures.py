@@ -13,7 +13,7 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 from sqlalchemy import BigInteger, Index, String, Text, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
@@ -43,7 +43,7 @@ _PROOF_MAX_AGE = timedelta(minutes=2)
 
 class SignableRecord(Protocol):
     id: int
-    __audit_type__: str
+    __audit_type__: ClassVar[str]
 
     def signed_content(self) -> dict[str, Any]: ...
 
