@@ -27,7 +27,7 @@ def postgres_available() -> str | None:
 
         with psycopg.connect(PG_ADMIN_URL.replace("postgresql+psycopg", "postgresql"), connect_timeout=3):
             return None
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         return f"PostgreSQL at {PG_ADMIN_URL} unreachable: {exc}"
 
 
@@ -61,6 +61,9 @@ def drop_pg_database(url: str) -> None:
 @pytest.fixture(autouse=True)
 def _isolated_settings(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("PHARMOS_SECRET_KEY", "test-secret-key-0123456789abcdef0123456789")
+    # Cheap Argon2 in tests only: the policy under test is the same, the cost is not.
+    monkeypatch.setenv("PHARMOS_PASSWORD_HASH_TIME_COST", "1")
+    monkeypatch.setenv("PHARMOS_PASSWORD_HASH_MEMORY_KIB", "1024")
     reset_settings_cache()
     yield
     reset_settings_cache()

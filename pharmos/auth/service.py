@@ -7,14 +7,17 @@ Every function that changes something takes keyword-only arguments and an explic
 from __future__ import annotations
 
 import secrets
+from functools import lru_cache
 import string
 from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 import pyotp
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
 from pharmos.auth.models import ApiToken, AuthSession, Role, RolePermission, User, UserRole
@@ -34,21 +37,39 @@ from pharmos.core.errors import (
     ValidationFailed,
 )
 
-_hasher = PasswordHasher()
+@lru_cache(maxsize=4)
+def _hasher_for(time_cost: int, memory_kib: int) -> PasswordHasher:
+    return PasswordHasher(time_cost=time_cost, memory_cost=memory_kib)
+
+
+def _hasher() -> PasswordHasher:
+    settings = get_settings()
+    return _hasher_for(settings.password_hash_time_cost, settings.password_hash_memory_kib)
+
+
 # Verifying against this keeps unknown-user logins as slow as wrong-password ones.
-_DUMMY_HASH = _hasher.hash("pharmos-timing-equaliser")
+_DUMMY_PASSWORD = "pharmos-timing-equaliser"  # noqa: S105 - not a credential
 LANGUAGES = ("zh_CN", "en")
 # How stale last_seen_at may get before we write it again (keeps GETs read-only).
 _TOUCH_INTERVAL = timedelta(seconds=30)
 
 
+def _dummy_hash() -> str:
+    return _dummy_hash_for(get_settings().password_hash_time_cost, get_settings().password_hash_memory_kib)
+
+
+@lru_cache(maxsize=4)
+def _dummy_hash_for(time_cost: int, memory_kib: int) -> str:
+    return _hasher_for(time_cost, memory_kib).hash(_DUMMY_PASSWORD)
+
+
 def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+    return _hasher().hash(password)
 
 
 def _password_matches(stored_hash: str, password: str) -> bool:
     try:
-        return _hasher.verify(stored_hash, password)
+        return _hasher().verify(stored_hash, password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
 
@@ -377,12 +398,12 @@ def check_credentials(session: Session, *, username: str, password: str, otp: st
     settings = get_settings()
     user = session.scalar(select(User).where(User.username == username.strip().lower()))
     if user is None:
-        _password_matches(_DUMMY_HASH, password)
+        _password_matches(_dummy_hash(), password)
         record_event(session, record_type="user", record_id=username[:80] or "?", action=f"{purpose}_failed",
                      details={"cause": "unknown user"})
         raise AuthenticationFailed()
     if not user.is_active:
-        _password_matches(_DUMMY_HASH, password)
+        _password_matches(_dummy_hash(), password)
         record_event(session, record_type="user", record_id=user.id, action=f"{purpose}_failed",
                      details={"cause": "account deactivated"})
         raise AuthenticationFailed()
@@ -461,6 +482,25 @@ class ResolvedSession:
     kind: str
 
 
+# Resolving a credential runs on every request: the credential, its holder and the
+# holder's permissions come back in one query (one row per permission), without loading
+# ORM entities.
+_HOLDER_COLUMNS = (User.id, User.username, User.full_name, User.language, User.must_change_password,
+                   User.password_changed_at, User.is_active, User.locked_at, RolePermission.permission)
+
+
+def _holder(rows: Sequence[Row[Any]], first: int) -> tuple[User, set[str]] | None:
+    """The active, unlocked user in ``rows[*][first:]`` and their permissions, else None."""
+    (user_id, username, full_name, language, must_change_password, password_changed_at, is_active,
+     locked_at) = rows[0][first:first + 8]
+    if not is_active or locked_at is not None:
+        return None
+    # Transient (never added to a session): only carries the fields actor_for reads.
+    user = User(id=user_id, username=username, full_name=full_name, language=language,
+                must_change_password=must_change_password, password_changed_at=password_changed_at)
+    return user, {row[first + 8] for row in rows if row[first + 8] is not None}
+
+
 def resolve_session(token: str) -> ResolvedSession | None:
     """Who holds this session or API token, or None when it is unknown, expired or revoked."""
     digest = token_digest(token)
@@ -468,21 +508,24 @@ def resolve_session(token: str) -> ResolvedSession | None:
     with read_session() as session:
         if token.startswith("pht_"):
             return _resolve_api_token(session, digest, now)
-        row = session.execute(
-            select(AuthSession, User).join(User, User.id == AuthSession.user_id)
+        rows = session.execute(
+            select(AuthSession.id, AuthSession.csrf_token, AuthSession.kind, AuthSession.revoked_at,
+                   AuthSession.expires_at, AuthSession.last_seen_at, AuthSession.idle_minutes, *_HOLDER_COLUMNS)
+            .join(User, User.id == AuthSession.user_id)
+            .outerjoin(UserRole, UserRole.user_id == User.id)
+            .outerjoin(RolePermission, RolePermission.role_id == UserRole.role_id)
             .where(AuthSession.token_hash == digest)
-        ).first()
-        if row is None:
-            return None
-        auth, user = row
-        if (auth.revoked_at is not None or now >= auth.expires_at
-                or now - auth.last_seen_at > timedelta(minutes=auth.idle_minutes) or not user.is_active
-                or user.locked_at is not None):
-            return None
-        actor = actor_for(user, _user_permissions(session, user.id))
-        csrf, kind, stale = auth.csrf_token, auth.kind, now - auth.last_seen_at > _TOUCH_INTERVAL
-        auth_id = auth.id
-    if stale:
+        ).all()
+    if not rows:
+        return None
+    auth_id, csrf, kind, revoked_at, expires_at, last_seen_at, idle_minutes = rows[0][:7]
+    if revoked_at is not None or now >= expires_at or now - last_seen_at > timedelta(minutes=idle_minutes):
+        return None
+    holder = _holder(rows, 7)
+    if holder is None:
+        return None
+    actor = actor_for(*holder)
+    if now - last_seen_at > _TOUCH_INTERVAL:
         _touch_session(auth_id, now)
     return ResolvedSession(actor, csrf, kind)
 
@@ -495,16 +538,23 @@ def _touch_session(auth_id: int, now: datetime) -> None:
 
 
 def _resolve_api_token(session: Session, digest: str, now: datetime) -> ResolvedSession | None:
-    row = session.execute(
-        select(ApiToken, User).join(User, User.id == ApiToken.user_id).where(ApiToken.token_hash == digest)
-    ).first()
-    if row is None:
+    rows = session.execute(
+        select(ApiToken.revoked_at, ApiToken.expires_at, ApiToken.scopes, *_HOLDER_COLUMNS)
+        .join(User, User.id == ApiToken.user_id)
+        .outerjoin(UserRole, UserRole.user_id == User.id)
+        .outerjoin(RolePermission, RolePermission.role_id == UserRole.role_id)
+        .where(ApiToken.token_hash == digest)
+    ).all()
+    if not rows:
         return None
-    tok, user = row
-    if tok.revoked_at is not None or (tok.expires_at and now >= tok.expires_at) or not user.is_active \
-            or user.locked_at is not None:
+    revoked_at, expires_at, scopes = rows[0][:3]
+    if revoked_at is not None or (expires_at and now >= expires_at):
         return None
-    actor = actor_for(user, _user_permissions(session, user.id), scopes=set(tok.scopes.split()))
+    holder = _holder(rows, 3)
+    if holder is None:
+        return None
+    user, permissions = holder
+    actor = actor_for(user, permissions, scopes=set(scopes.split()))
     return ResolvedSession(actor, "", "token")
 
 
@@ -536,7 +586,9 @@ class ApiTokenView:
     revoked_at: datetime | None
 
 
-def create_api_token(*, actor: Actor, name: str, scopes: list[str], expires_days: int | None = 365) -> tuple[str, ApiTokenView]:
+def create_api_token(
+    *, actor: Actor, name: str, scopes: list[str], expires_days: int | None = 365
+) -> tuple[str, ApiTokenView]:
     """Personal API token for an integration; the plaintext is returned once only."""
     if actor.user_id is None:
         raise PermissionDenied("Only a user can own an API token.")

@@ -25,6 +25,9 @@ class Settings(BaseSettings):
     # 21 CFR 11.300(b): passwords are periodically revised; 0 disables expiry.
     password_max_age_days: int = Field(default=90, ge=0)
     password_min_length: int = Field(default=10, ge=8)
+    # Argon2id cost (RFC 9106 second recommended option: t=3, m=64 MiB). Lower only for test suites.
+    password_hash_time_cost: int = Field(default=3, ge=1)
+    password_hash_memory_kib: int = Field(default=65536, ge=8)
     # Idle timeout, capped at 30 minutes (issue #2, Annex 11 §12).
     session_idle_minutes: int = Field(default=15, ge=1, le=30)
     session_absolute_hours: int = Field(default=12, ge=1, le=24)

@@ -34,7 +34,8 @@ def validate_pattern(pattern: str) -> None:
     if "seq" not in names:
         raise ValueError(f"numbering pattern {pattern!r} needs a {{seq}} field")
     if not names <= _FIELDS:
-        raise ValueError(f"numbering pattern {pattern!r} may only use {sorted(_FIELDS)}")
+        raise ValueError(f"numbering pattern {pattern!r} uses unknown field(s) {sorted(names - _FIELDS)}; "
+                         f"it may only use {sorted(_FIELDS)}")
 
 
 def sequence_key(pattern: str, *, prefix: str, at: datetime) -> str:
