@@ -7,11 +7,12 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
+from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from pharmos.api.pagination import Page, PageParams
 from pharmos.api.policy import requires, signed_in
-from pharmos.compliance import lifecycle, service
+from pharmos.compliance import export, lifecycle, service
 from pharmos.compliance.schemas import (
     AuditEntryOut,
     TransitionIn,
@@ -45,6 +46,24 @@ async def verify_audit_entries(actor: Annotated[Actor, Depends(requires("audit.v
     result = await run_in_threadpool(service.verify_audit_trail, actor=actor)
     return VerificationOut(ok=result.ok, checked=result.checked, first_broken_id=result.first_broken_id,
                            problem=result.problem)
+
+
+@api.get("/audit-entries/export", response_class=Response,
+         responses={200: {"content": {"text/csv": {}, "application/pdf": {}}}})
+def export_audit_entries(
+    actor: Annotated[Actor, Depends(requires("audit.export"))],
+    format: Annotated[str, Query(description="csv or pdf")] = "csv",
+    record_type: str | None = None,
+    record_id: str | None = None,
+    user: Annotated[str | None, Query(description="Username of the actor")] = None,
+    action: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> Response:
+    query = service.AuditQuery(record_type, record_id, user, action, since, until)
+    content, media_type, filename = export.export_audit(actor=actor, fmt=format, query=query)
+    return Response(content, media_type=media_type,
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 
 @api.get("/{collection}/{record_id}/transitions", response_model=list[TransitionOut])

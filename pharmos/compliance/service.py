@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from pharmos.compliance.audit import AuditEntry, VerificationResult, verify_chain
 from pharmos.core.actor import Actor
@@ -56,6 +56,11 @@ def parse_record_ref(ref: str) -> tuple[str, str]:
 def search_audit(*, actor: Actor, query: AuditQuery, after_id: int | None = None, limit: int = 100,
                  newest_first: bool = False) -> list[AuditEntryView]:
     _require(actor, "audit.view")
+    for name in ("since", "until"):
+        moment = getattr(query, name)
+        if moment is not None and moment.tzinfo is None:
+            # A time without an offset is ambiguous (site-local or UTC?); the trail is stored in UTC.
+            raise ValidationFailed.on(name, f"'{name}' needs a UTC offset, e.g. 2026-03-01T08:00:00+08:00.")
     if query.since and query.until and query.since > query.until:
         raise ValidationFailed.on("until", "'until' is before 'since'.")
     with read_session() as session:
@@ -86,3 +91,10 @@ def verify_audit_trail(*, actor: Actor) -> VerificationResult:
     _require(actor, "audit.view")
     with read_session() as session:
         return verify_chain(session)
+
+
+def count_audit_entries(*, actor: Actor, since: datetime) -> int:
+    """How many audit entries were written since a moment (the dashboard's activity figure)."""
+    _require(actor, "audit.view")
+    with read_session() as session:
+        return session.scalar(select(func.count(AuditEntry.id)).where(AuditEntry.at >= since)) or 0
