@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -43,7 +43,9 @@ def install_problem_handlers(app: FastAPI, html_renderer: Any = None) -> None:
     @app.exception_handler(DomainError)
     async def _domain(request: Request, exc: DomainError) -> Response:
         if html_renderer is not None and _wants_html(request):
-            return html_renderer(request, exc.status, exc.message, [(f.field, f.message) for f in exc.fields])
+            fields = [(f.field, f.message) for f in exc.fields]
+            # The code lets the page layer redirect (login-required, password-change-required).
+            return cast(Response, html_renderer(request, exc.status, exc.message, fields, code=exc.code))
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
         return problem_response(request, status=exc.status, code=exc.code, title=exc.code.replace("-", " "),
                                 detail=exc.message,
@@ -55,7 +57,7 @@ def install_problem_handlers(app: FastAPI, html_renderer: Any = None) -> None:
         errors = [{"field": _field_name(tuple(e.get("loc", ()))), "message": str(e.get("msg", "invalid"))}
                   for e in exc.errors()]
         if html_renderer is not None and _wants_html(request):
-            return html_renderer(request, 422, "The form has errors.", [(e["field"], e["message"]) for e in errors])
+            return cast(Response, html_renderer(request, 422, "The form has errors.", [(e["field"], e["message"]) for e in errors]))
         return problem_response(request, status=422, code="validation-failed", title="validation failed",
                                 detail="The request has invalid fields: " + ", ".join(e["field"] for e in errors),
                                 errors=errors)
@@ -63,7 +65,7 @@ def install_problem_handlers(app: FastAPI, html_renderer: Any = None) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         if html_renderer is not None and _wants_html(request):
-            return html_renderer(request, exc.status_code, str(exc.detail), [])
+            return cast(Response, html_renderer(request, exc.status_code, str(exc.detail), []))
         return problem_response(request, status=exc.status_code, code=f"http-{exc.status_code}",
                                 title=str(exc.detail), detail=str(exc.detail),
                                 headers=getattr(exc, "headers", None))

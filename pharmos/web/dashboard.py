@@ -1,0 +1,37 @@
+"""The dashboard's figures, read through each module's services and only where the user may see them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, time
+from zoneinfo import ZoneInfo
+
+from pharmos.auth import service as auth
+from pharmos.compliance import service as compliance
+from pharmos.core.actor import Actor
+from pharmos.core.clock import utcnow
+from pharmos.core.config import get_settings
+from pharmos.site import service as site
+
+
+@dataclass(frozen=True)
+class Figure:
+    key: str
+    value: int
+    link: str
+
+
+def site_figures(*, actor: Actor) -> list[Figure]:
+    figures: list[Figure] = []
+    if actor.can("auth.view_users"):
+        active = [u for u in auth.list_users(actor=actor, include_inactive=False)]
+        figures.append(Figure("users", len(active), "/users"))
+    if actor.can("audit.view"):
+        zone = ZoneInfo(get_settings().site_timezone)
+        # "Today" is the site's calendar day, not UTC's.
+        midnight = datetime.combine(utcnow().astimezone(zone).date(), time.min, tzinfo=zone)
+        figures.append(Figure("audit_today", compliance.count_audit_entries(actor=actor, since=midnight), "/audit"))
+    if actor.can("settings.view"):
+        in_review = site.list_settings(actor=actor, state="in_review", limit=1000)
+        figures.append(Figure("settings_in_review", len(in_review), "/settings?state=in_review"))
+    return figures
