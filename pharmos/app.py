@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 from fastapi.routing import APIRoute
 
 import pharmos
@@ -26,6 +27,8 @@ from pharmos.web.app import install_web
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 ASGIApp = Callable[[Scope, Callable[[], Awaitable[Message]], Callable[[Message], Awaitable[None]]], Awaitable[None]]
+
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
 SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
@@ -51,7 +54,9 @@ class EdgeMiddleware:
             await self.app(scope, receive, send)
             return
         incoming = dict(scope.get("headers") or []).get(b"x-request-id", b"").decode("latin-1")
-        rid = set_request_id(incoming[:64] if incoming.isalnum() else None)
+        incoming = incoming[:64]
+        # Accept the usual correlation-id shapes (UUIDs with hyphens); anything else is replaced.
+        rid = set_request_id(incoming if _REQUEST_ID.fullmatch(incoming) else None)
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -96,7 +101,8 @@ def route_policy(route: APIRoute) -> Policy | None:
     return None
 
 
-def create_app() -> FastAPI:
+def create_app(*, extra_routers: Sequence[APIRouter] = ()) -> FastAPI:
+    """The application; ``extra_routers`` (plug-ins, tests) go through the same policy check."""
     get_database()
     app = FastAPI(title="Pharmos", version=pharmos.__version__, openapi_url="/api/openapi.json",
                   docs_url="/api/docs", redoc_url=None)
@@ -118,6 +124,8 @@ def create_app() -> FastAPI:
     app.include_router(site_api)
     html_renderer = install_web(app)
     # Generic lifecycle routes last: their path pattern is the broadest.
+    for router in extra_routers:
+        app.include_router(router)
     app.include_router(compliance_api)
     install_problem_handlers(app, html_renderer)
 

@@ -34,7 +34,7 @@ def decode_cursor(cursor: str | None) -> int | None:
         if not isinstance(value, int) or value < 0:
             raise ValueError
         return value
-    except Exception:  # noqa: BLE001 - any malformed cursor is the client's error
+    except Exception:
         raise ValidationFailed.on("cursor", "Malformed cursor; pass back next_cursor exactly.") from None
 
 

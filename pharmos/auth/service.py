@@ -9,15 +9,15 @@ from __future__ import annotations
 import secrets
 from functools import lru_cache
 import string
-from dataclasses import dataclass
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import pyotp
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import Row, select
+from sqlalchemy import Connection, Engine, bindparam, select
 from sqlalchemy.orm import Session
 
 from pharmos.auth.models import ApiToken, AuthSession, Role, RolePermission, User, UserRole
@@ -27,7 +27,7 @@ from pharmos.core.actor import Actor
 from pharmos.core.clock import utcnow
 from pharmos.core.config import get_settings
 from pharmos.core.crypto import decrypt, encrypt, new_token, token_digest
-from pharmos.core.db import read_session, transaction
+from pharmos.core.db import get_database, read_session, transaction
 from pharmos.core.errors import (
     AuthenticationFailed,
     Conflict,
@@ -277,7 +277,10 @@ def create_user(
         session.flush()
         granted: set[str] = set()
         for name in roles or []:
-            role = _role_by_name(session, name)
+            role = session.scalar(select(Role).where(Role.name == name))
+            if role is None:
+                # Name the input field the caller sent ('roles'), not the single-role one.
+                raise ValidationFailed.on("roles", f"Unknown role {name!r}.")
             granted |= _role_permissions(session, role.id)
             session.add(UserRole(user_id=user.id, role_id=role.id, granted_by=actor.username))
         conflict = segregation_conflict(granted)
@@ -456,6 +459,8 @@ def login(*, username: str, password: str, otp: str | None = None, kind: str = "
         except AuthenticationFailed as exc:
             failure = exc  # commit the counted failure, then refuse
         else:
+            # From here on the entries are the user's own: attribute them to the person.
+            session.info["audit"].actor = actor_for(user, set())
             now = utcnow()
             token = new_token("phs")
             csrf = secrets.token_urlsafe(24)
@@ -485,11 +490,27 @@ class ResolvedSession:
 # Resolving a credential runs on every request: the credential, its holder and the
 # holder's permissions come back in one query (one row per permission), without loading
 # ORM entities.
+# Built once: rebuilding the statement per request costs more CPU than running it.
 _HOLDER_COLUMNS = (User.id, User.username, User.full_name, User.language, User.must_change_password,
                    User.password_changed_at, User.is_active, User.locked_at, RolePermission.permission)
+_SESSION_HOLDER = (
+    select(AuthSession.id, AuthSession.csrf_token, AuthSession.kind, AuthSession.revoked_at,
+           AuthSession.expires_at, AuthSession.last_seen_at, AuthSession.idle_minutes, *_HOLDER_COLUMNS)
+    .join(User, User.id == AuthSession.user_id)
+    .outerjoin(UserRole, UserRole.user_id == User.id)
+    .outerjoin(RolePermission, RolePermission.role_id == UserRole.role_id)
+    .where(AuthSession.token_hash == bindparam("digest"))
+)
+_API_TOKEN_HOLDER = (
+    select(ApiToken.revoked_at, ApiToken.expires_at, ApiToken.scopes, *_HOLDER_COLUMNS)
+    .join(User, User.id == ApiToken.user_id)
+    .outerjoin(UserRole, UserRole.user_id == User.id)
+    .outerjoin(RolePermission, RolePermission.role_id == UserRole.role_id)
+    .where(ApiToken.token_hash == bindparam("digest"))
+)
 
 
-def _holder(rows: Sequence[Row[Any]], first: int) -> tuple[User, set[str]] | None:
+def _holder(rows: Sequence[Any], first: int) -> tuple[User, set[str]] | None:
     """The active, unlocked user in ``rows[*][first:]`` and their permissions, else None."""
     (user_id, username, full_name, language, must_change_password, password_changed_at, is_active,
      locked_at) = rows[0][first:first + 8]
@@ -501,21 +522,28 @@ def _holder(rows: Sequence[Row[Any]], first: int) -> tuple[User, set[str]] | Non
     return user, {row[first + 8] for row in rows if row[first + 8] is not None}
 
 
+@lru_cache(maxsize=4)
+def _autocommit(engine: Engine) -> Engine:
+    return engine.execution_options(isolation_level="AUTOCOMMIT")
+
+
+def _credential_reader() -> Engine:
+    engine = get_database().read_engine
+    if engine.dialect.name != "postgresql":
+        return engine
+    # One SELECT per request: under READ COMMITTED a single statement is its own snapshot,
+    # so BEGIN and ROLLBACK would only add two network round trips to every request.
+    return _autocommit(engine)
+
+
 def resolve_session(token: str) -> ResolvedSession | None:
     """Who holds this session or API token, or None when it is unknown, expired or revoked."""
     digest = token_digest(token)
     now = utcnow()
-    with read_session() as session:
+    with _credential_reader().connect() as conn:
         if token.startswith("pht_"):
-            return _resolve_api_token(session, digest, now)
-        rows = session.execute(
-            select(AuthSession.id, AuthSession.csrf_token, AuthSession.kind, AuthSession.revoked_at,
-                   AuthSession.expires_at, AuthSession.last_seen_at, AuthSession.idle_minutes, *_HOLDER_COLUMNS)
-            .join(User, User.id == AuthSession.user_id)
-            .outerjoin(UserRole, UserRole.user_id == User.id)
-            .outerjoin(RolePermission, RolePermission.role_id == UserRole.role_id)
-            .where(AuthSession.token_hash == digest)
-        ).all()
+            return _resolve_api_token(conn, digest, now)
+        rows = conn.execute(_SESSION_HOLDER, {"digest": digest}).all()
     if not rows:
         return None
     auth_id, csrf, kind, revoked_at, expires_at, last_seen_at, idle_minutes = rows[0][:7]
@@ -537,14 +565,8 @@ def _touch_session(auth_id: int, now: datetime) -> None:
             auth.last_seen_at = now
 
 
-def _resolve_api_token(session: Session, digest: str, now: datetime) -> ResolvedSession | None:
-    rows = session.execute(
-        select(ApiToken.revoked_at, ApiToken.expires_at, ApiToken.scopes, *_HOLDER_COLUMNS)
-        .join(User, User.id == ApiToken.user_id)
-        .outerjoin(UserRole, UserRole.user_id == User.id)
-        .outerjoin(RolePermission, RolePermission.role_id == UserRole.role_id)
-        .where(ApiToken.token_hash == digest)
-    ).all()
+def _resolve_api_token(conn: Connection, digest: str, now: datetime) -> ResolvedSession | None:
+    rows = conn.execute(_API_TOKEN_HOLDER, {"digest": digest}).all()
     if not rows:
         return None
     revoked_at, expires_at, scopes = rows[0][:3]

@@ -24,7 +24,7 @@ from pharmos.compliance.signatures import (
 )
 from pharmos.core.actor import Actor
 from pharmos.core.db import Base, read_session, transaction
-from pharmos.core.errors import FieldProblem, NotFound, TransitionRefused, ValidationFailed
+from pharmos.core.errors import FieldProblem, NotFound, PermissionDenied, TransitionRefused, ValidationFailed
 
 Guard = Callable[[Session, Any, Actor], str | None]
 Effect = Callable[[Session, Any, Actor], None]
@@ -130,8 +130,6 @@ def _load(session: Session, lifecycle: Lifecycle, record_id: int, *, lock: bool 
 def available_transitions(*, actor: Actor, collection: str, record_id: int) -> list[TransitionOption]:
     lifecycle = lifecycle_for(collection)
     if not actor.can(lifecycle.view_permission):
-        from pharmos.core.errors import PermissionDenied
-
         raise PermissionDenied(f"You do not have the permission {lifecycle.view_permission}.")
     with read_session() as session:
         record = _load(session, lifecycle, record_id)
@@ -159,6 +157,9 @@ def apply_transition(
     """Apply one transition; returns the new state. Refusals write nothing but failed-signature events."""
     lifecycle = lifecycle_for(collection)
     t = lifecycle.transition(name)
+    if not actor.can(t.permission):
+        # Lacking the right is a 403 like on every other route, whatever the record's state.
+        raise PermissionDenied(f"You do not have the permission {t.permission}.")
     reason = (reason or "").strip() or None
     problems: list[FieldProblem] = []
     if t.reason_required and not reason:

@@ -28,6 +28,6 @@ class Actor:
         # The operating-system account is the attributable person behind a CLI change.
         try:
             who = getpass.getuser()
-        except Exception:  # noqa: BLE001 - containers without a passwd entry
+        except Exception:
             who = "unknown"
         return cls.system(f"cli:{who}")
