@@ -461,3 +461,24 @@ def test_granting_a_role_needs_the_permission(site: dict[str, Actor]) -> None:
     with pytest.raises(PermissionDenied):
         auth.grant_role(actor=qa, username="op.liu", role="qc_analyst")
     assert "qc_analyst" not in auth.get_user(actor=site["admin.wang"], username="op.liu").roles
+
+
+@pytest.mark.requirement("21 CFR 11.300(b)")
+def test_temporary_password_confines_the_api_to_changing_it(site: dict[str, Actor]) -> None:
+    # given a user whose password an administrator reset, signed in to the API
+    from pharmos.app import create_app
+
+    temp = auth.reset_password(actor=site["admin.wang"], username="qa.zhang", reason="Forgotten")
+    client = TestClient(create_app())
+    token = client.post("/api/v1/auth/token", json={"username": "qa.zhang", "password": temp}).json()["access_token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    # when they call an ordinary route, and then change the password
+    refused = client.get("/api/v1/controlled-settings", headers=headers)
+    changed = client.post("/api/v1/auth/password", headers=headers,
+                          json={"current_password": temp, "new_password": "a-brand-new-pass1"})
+    after = client.get("/api/v1/controlled-settings", headers=headers)
+    # then only the password change was allowed until it was done
+    assert refused.status_code == 403
+    assert refused.json()["type"].endswith("/password-change-required")
+    assert changed.status_code == 204
+    assert after.status_code == 200

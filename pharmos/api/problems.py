@@ -57,7 +57,8 @@ def install_problem_handlers(app: FastAPI, html_renderer: Any = None) -> None:
         errors = [{"field": _field_name(tuple(e.get("loc", ()))), "message": str(e.get("msg", "invalid"))}
                   for e in exc.errors()]
         if html_renderer is not None and _wants_html(request):
-            return cast(Response, html_renderer(request, 422, "The form has errors.", [(e["field"], e["message"]) for e in errors]))
+            pairs = [(e["field"], e["message"]) for e in errors]
+            return cast(Response, html_renderer(request, 422, "The form has errors.", pairs))
         return problem_response(request, status=422, code="validation-failed", title="validation failed",
                                 detail="The request has invalid fields: " + ", ".join(e["field"] for e in errors),
                                 errors=errors)

@@ -7,11 +7,11 @@ Every function that changes something takes keyword-only arguments and an explic
 from __future__ import annotations
 
 import secrets
-from functools import lru_cache
 import string
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 import pyotp
@@ -36,6 +36,7 @@ from pharmos.core.errors import (
     PermissionDenied,
     ValidationFailed,
 )
+
 
 @lru_cache(maxsize=4)
 def _hasher_for(time_cost: int, memory_kib: int) -> PasswordHasher:
