@@ -130,7 +130,7 @@ def test_rolled_back_service_call_leaves_no_audit_entry(site: dict[str, Actor]) 
                          roles=["no_such_role"])
 
     # then the refusal names the field and neither the user nor its audit entry exists
-    assert [p.field for p in refused.value.fields] == ["role"]
+    assert [p.field for p in refused.value.fields] == ["roles"]
     assert _entry_count() == before
     assert _entries(admin, "user", "qc.zhao") == []
     assert "qc.zhao" not in {u.username for u in auth.list_users(actor=admin)}

@@ -12,16 +12,20 @@ canonical JSON, so an edited, deleted or reordered entry breaks the chain at tha
 from __future__ import annotations
 
 import hashlib
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
 from typing import Any, ClassVar
 
 import orjson
-from sqlalchemy import BigInteger, Index, String, Text, event, func, inspect, select, text
+from sqlalchemy import BigInteger, Index, String, Text, event, func, insert, inspect, select, text
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Mapped, Session, mapped_column
 from sqlalchemy.orm.attributes import get_history
 
@@ -190,11 +194,21 @@ def _pending_entries(session: Session) -> list[PendingEntry]:
     return entries + explicit
 
 
+_PG_LOCKED_HEAD = text(
+    "SELECT head.id, head.hash FROM (SELECT pg_advisory_xact_lock(:k)) AS chain_lock "
+    "LEFT JOIN LATERAL (SELECT id, hash FROM audit_entry ORDER BY id DESC LIMIT 1) AS head ON true"
+)
+
+
 def _chain_head(session: Session) -> tuple[int, str]:
     conn = session.connection()
     if conn.dialect.name == "postgresql":
-        # Serialise appends across processes; released at commit/rollback.
-        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _CHAIN_LOCK_KEY})
+        # Serialise appends across processes (released at commit/rollback) and read the
+        # head under that lock, in one round trip.
+        row = conn.execute(_PG_LOCKED_HEAD, {"k": _CHAIN_LOCK_KEY}).first()
+        if row is None or row[0] is None:
+            return 0, GENESIS_HASH
+        return int(row[0]), str(row[1])
     row = conn.execute(
         select(AuditEntry.id, AuditEntry.hash).order_by(AuditEntry.id.desc()).limit(1)
     ).first()
@@ -217,7 +231,7 @@ def append_entries(session: Session, entries: Iterable[PendingEntry]) -> None:
     for pending in entries:
         last_id += 1
         changes_text = canonical_json(pending.changes).decode()
-        row = {
+        row: dict[str, Any] = {
             "id": last_id,
             "at": now,
             "actor_id": ctx.actor.user_id,
@@ -229,12 +243,14 @@ def append_entries(session: Session, entries: Iterable[PendingEntry]) -> None:
             "reason": ctx.reason,
             "request_id": ctx.request_id,
         }
-        digest = entry_hash(prev_hash=last_hash, **row)
+        digest = entry_hash(prev_hash=last_hash, id=last_id, at=now, actor_id=ctx.actor.user_id,
+                            actor=ctx.actor.username, record_type=pending.record_type, record_id=pending.record_id,
+                            action=pending.action, changes=changes_text, reason=ctx.reason, request_id=ctx.request_id)
         row["prev_hash"] = last_hash
         row["hash"] = digest
         rows.append(row)
         last_hash = digest
-    session.connection().execute(AuditEntry.__table__.insert(), rows)
+    session.connection().execute(insert(AuditEntry), rows)
 
 
 @event.listens_for(Session, "after_flush")
@@ -264,21 +280,45 @@ class VerificationResult:
 
 
 _VERIFY_SQL = (
-    "SELECT id, at, actor_id, actor, record_type, record_id, action, changes, reason, request_id, "
-    "prev_hash, hash FROM audit_entry WHERE id > %s ORDER BY id LIMIT %s"
+    "SELECT id, {at}, actor_id, actor, record_type, record_id, action, changes, reason, request_id, "
+    "prev_hash, hash FROM audit_entry WHERE id > {p} AND id <= {p} ORDER BY id LIMIT {p}"
 )
+# format_timestamp's canonical form rendered by PostgreSQL itself: parsing a datetime and
+# formatting it again in Python for every entry costs more than hashing the entry.
+_PG_CANONICAL_AT = "to_char({at}, 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+_NO_UPPER_BOUND = 2**62
+# Below this many entries a second process costs more than it saves.
+_PARALLEL_MIN_ENTRIES = 200_000
+_MAX_VERIFY_PROCESSES = 4
 
 
-def iter_raw_entries(session: Session, batch: int = 20000) -> Iterator[tuple[Any, ...]]:
-    """Raw rows straight from the DB-API cursor: verification must not trust the ORM."""
+def _verify_sql(session: Session, *, canonical_at: bool) -> str:
+    conn = session.connection()
+    if conn.dialect.name == "sqlite":
+        return _VERIFY_SQL.format(at="at", p="?")
+    if not canonical_at:
+        return _VERIFY_SQL.format(at="at", p="%s")
+    data_type = conn.execute(text(
+        "SELECT data_type FROM information_schema.columns "
+        "WHERE table_schema = current_schema() AND table_name = 'audit_entry' AND column_name = 'at'"
+    )).scalar()
+    utc_at = "at AT TIME ZONE 'UTC'" if data_type == "timestamp with time zone" else "at"
+    return _VERIFY_SQL.format(at=_PG_CANONICAL_AT.format(at=utc_at), p="%s")
+
+
+def iter_raw_entries(session: Session, batch: int = 50000, *, canonical_at: bool = False, after: int = -1,
+                     until: int = _NO_UPPER_BOUND) -> Iterator[tuple[Any, ...]]:
+    """Raw rows (ids in ``(after, until]``) straight from the DB-API cursor: verification must not trust the ORM.
+
+    With ``canonical_at`` PostgreSQL returns ``at`` already as format_timestamp renders it;
+    SQLite always returns its stored text.
+    """
     raw = session.connection().connection.dbapi_connection
     assert raw is not None
-    paramstyle = "?" if session.connection().dialect.name == "sqlite" else "%s"
-    sql = _VERIFY_SQL.replace("%s", paramstyle)
-    after = -1
+    sql = _verify_sql(session, canonical_at=canonical_at)
     while True:
         cur = raw.cursor()
-        cur.execute(sql, (after, batch))
+        cur.execute(sql, (after, until, batch))
         rows = cur.fetchall()
         cur.close()
         if not rows:
@@ -287,37 +327,169 @@ def iter_raw_entries(session: Session, batch: int = 20000) -> Iterator[tuple[Any
         after = rows[-1][0]
 
 
-def verify_chain(session: Session) -> VerificationResult:
-    expected_prev = GENESIS_HASH
-    expected_id = 1
+def _canonical_at(value: datetime | str) -> str:
+    # Fast paths for PostgreSQL's pre-rendered text and for the naive UTC text SQLAlchemy
+    # stores on SQLite ("2026-01-05 01:30:00.123456"); anything else takes the full parse.
+    if type(value) is str:
+        if len(value) == 27 and value[10] == "T" and value[26] == "Z":
+            return value
+        if len(value) == 26 and value[10] == " " and value[0] != "0":
+            return value[:10] + "T" + value[11:] + "Z"
+    return format_timestamp(value)
+
+
+@dataclass
+class _SegmentResult:
+    result: VerificationResult
+    next_id: int  # the id the chain expects after the last entry checked
+    first_prev: str | None  # stored prev_hash of the segment's first entry
+
+
+def _verify_rows(rows: Iterable[tuple[Any, ...]], *, expected_id: int, expected_prev: str | None) -> _SegmentResult:
+    """Check consecutive entries; ``expected_prev`` None trusts the first entry's link (checked by the caller)."""
     checked = 0
+    first_prev: str | None = None
     sha = hashlib.sha256
     dumps = orjson.dumps
     fragment = orjson.Fragment
-    sort = orjson.OPT_SORT_KEYS
-    for row in iter_raw_entries(session):
+    canonical_at = _canonical_at
+    for row in rows:
         (id_, at, actor_id, actor, record_type, record_id, action, changes, reason, request_id,
          prev_hash, digest) = row
         if id_ != expected_id:
-            return VerificationResult(False, checked, expected_id,
-                                      f"entry {expected_id} is missing (next entry found is {id_})")
+            return _SegmentResult(VerificationResult(
+                False, checked, expected_id, f"entry {expected_id} is missing (next entry found is {id_})"),
+                expected_id, first_prev)
+        if expected_prev is None:
+            expected_prev = first_prev = prev_hash
         if prev_hash != expected_prev:
-            return VerificationResult(False, checked, id_,
-                                      f"entry {id_} does not follow entry {id_ - 1} (chain link broken)")
+            return _SegmentResult(VerificationResult(
+                False, checked, id_, f"entry {id_} does not follow entry {id_ - 1} (chain link broken)"),
+                expected_id, first_prev)
+        # Keys in sorted order: the same bytes entry_hash produces with OPT_SORT_KEYS.
         canonical = dumps(
             {
-                "action": action, "actor": actor, "actor_id": actor_id, "at": format_timestamp(at),
+                "action": action, "actor": actor, "actor_id": actor_id, "at": canonical_at(at),
                 "changes": fragment(changes), "id": id_, "reason": reason, "record_id": record_id,
                 "record_type": record_type, "request_id": request_id,
-            },
-            option=sort,
+            }
         )
         if sha(prev_hash.encode("ascii") + b"\n" + canonical).hexdigest() != digest:
-            return VerificationResult(False, checked, id_, f"entry {id_} content does not match its hash")
+            return _SegmentResult(VerificationResult(
+                False, checked, id_, f"entry {id_} content does not match its hash"), expected_id, first_prev)
         expected_prev = digest
         expected_id += 1
         checked += 1
-    return VerificationResult(True, checked, None, None, expected_prev)
+    return _SegmentResult(VerificationResult(True, checked, None, None, expected_prev), expected_id, first_prev)
+
+
+def _verify_segment(url: str, first_id: int, last_id: int) -> _SegmentResult:
+    """One id range of the chain, on its own connection."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.pool import NullPool
+
+    engine = create_engine(url, poolclass=NullPool)
+    try:
+        with Session(engine) as session:
+            rows = iter_raw_entries(session, canonical_at=True, after=first_id - 1, until=last_id)
+            return _verify_rows(rows, expected_id=first_id, expected_prev=None)
+    finally:
+        engine.dispose()
+
+
+def verify_segment_worker() -> None:
+    """Entry point of a verification worker process: job as JSON on stdin, result as JSON on stdout."""
+    job = orjson.loads(sys.stdin.buffer.read())
+    segment = _verify_segment(job["url"], job["first_id"], job["last_id"])
+    sys.stdout.buffer.write(orjson.dumps({**asdict(segment.result), "next_id": segment.next_id,
+                                          "first_prev": segment.first_prev}))
+
+
+_WORKER_CODE = "from pharmos.compliance.audit import verify_segment_worker; verify_segment_worker()"
+
+
+def _start_worker(url: str, first_id: int, last_id: int) -> subprocess.Popen[bytes]:
+    # A fresh interpreter rather than multiprocessing: callers may be threaded servers or
+    # scripts without a __main__ guard. The URL (it may hold a password) goes via stdin.
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    proc = subprocess.Popen([sys.executable, "-c", _WORKER_CODE], stdin=subprocess.PIPE,  # noqa: S603 - our own interpreter and code
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
+    assert proc.stdin is not None
+    proc.stdin.write(orjson.dumps({"url": url, "first_id": first_id, "last_id": last_id}))
+    proc.stdin.close()
+    return proc
+
+
+def _worker_result(proc: subprocess.Popen[bytes]) -> _SegmentResult | None:
+    assert proc.stdout is not None
+    out = proc.stdout.read()
+    if proc.wait() != 0:
+        return None
+    data = orjson.loads(out)
+    return _SegmentResult(VerificationResult(data["ok"], data["checked"], data["first_broken_id"], data["problem"],
+                                             data["last_hash"]), data["next_id"], data["first_prev"])
+
+
+def _segment_starts(session: Session, processes: int) -> tuple[list[int], int] | None:
+    """Ids at which each process starts, and the head id; None when the chain is too short to split."""
+    total = count_entries(session)
+    if total < _PARALLEL_MIN_ENTRIES:
+        return None
+    starts = [1]
+    for part in range(1, processes):
+        start = session.scalar(select(AuditEntry.id).order_by(AuditEntry.id).offset(total * part // processes).limit(1))
+        if start is None or start <= starts[-1]:
+            return None
+        starts.append(int(start))
+    head = session.scalar(select(func.max(AuditEntry.id)))
+    return starts, int(head or 0)
+
+
+def verify_chain(session: Session, *, processes: int | None = None) -> VerificationResult:
+    """Prove the chain intact from the genesis entry, or name the first broken entry.
+
+    Long chains are verified in id ranges by several processes (each entry stores its
+    predecessor's hash, so ranges are independent); the links between ranges and the
+    ranges' results are then combined in chain order, so the answer is the same as a
+    single pass: the first broken entry and how many entries before it were intact.
+    """
+    bind = session.get_bind()
+    engine = bind if isinstance(bind, Engine) else bind.engine
+    if processes is None:
+        processes = min(_MAX_VERIFY_PROCESSES, os.cpu_count() or 1)
+    in_memory = engine.dialect.name == "sqlite" and engine.url.database in (None, "", ":memory:")
+    plan = None if processes < 2 or in_memory else _segment_starts(session, processes)
+    if plan is None:
+        rows = iter_raw_entries(session, canonical_at=True)
+        return _verify_rows(rows, expected_id=1, expected_prev=GENESIS_HASH).result
+    starts, head = plan
+    ends = [start - 1 for start in starts[1:]] + [head]
+    url = engine.url.render_as_string(hide_password=False)
+    workers = [_start_worker(url, start, end) for start, end in zip(starts[1:], ends[1:], strict=True)]
+    first = _verify_rows(iter_raw_entries(session, canonical_at=True, until=ends[0]),
+                         expected_id=1, expected_prev=GENESIS_HASH)
+    others = [_worker_result(proc) for proc in workers]
+    if any(other is None for other in others):
+        # A worker that could not run proves nothing: fall back to a single pass.
+        return _verify_rows(iter_raw_entries(session, canonical_at=True), expected_id=1,
+                            expected_prev=GENESIS_HASH).result
+    segments = [first] + [other for other in others if other is not None]
+    checked = 0
+    last_hash = GENESIS_HASH
+    for index, segment in enumerate(segments):
+        start = starts[index]
+        if index > 0 and segment.first_prev is not None and segment.first_prev != last_hash:
+            return VerificationResult(False, checked, start,
+                                      f"entry {start} does not follow entry {start - 1} (chain link broken)")
+        result = segment.result
+        if not result.ok:
+            return VerificationResult(False, checked + result.checked, result.first_broken_id, result.problem)
+        checked += result.checked
+        if index + 1 < len(segments) and segment.next_id != starts[index + 1]:
+            return VerificationResult(False, checked, segment.next_id,
+                                      f"entry {segment.next_id} is missing (next entry found is {starts[index + 1]})")
+        last_hash = result.last_hash or last_hash
+    return VerificationResult(True, checked, None, None, last_hash)
 
 
 def count_entries(session: Session) -> int:
