@@ -482,3 +482,22 @@ def test_temporary_password_confines_the_api_to_changing_it(site: dict[str, Acto
     assert refused.json()["type"].endswith("/password-change-required")
     assert changed.status_code == 204
     assert after.status_code == 200
+
+
+@pytest.mark.requirement("EU GMP Annex 11 §9")
+def test_role_revocation_over_the_api_keeps_its_reason(site: dict[str, Actor]) -> None:
+    # given an administrator's API session
+    from pharmos.app import create_app
+
+    client = TestClient(create_app())
+    token = client.post("/api/v1/auth/token",
+                        json={"username": "admin.wang", "password": password_of("admin.wang")}).json()["access_token"]
+    # when a role is revoked with a reason
+    response = client.delete("/api/v1/users/op.liu/roles/operator", params={"reason": "Moved to QC"},
+                             headers={"Authorization": f"Bearer {token}"})
+    # then the audit entry of the revocation carries that reason
+    assert response.status_code == 204
+    with read_session() as session:
+        reason = session.scalars(select(AuditEntry.reason).where(AuditEntry.record_type == "user_role",
+                                                                 AuditEntry.action == "delete")).one()
+    assert reason == "Moved to QC"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from pharmos.api.pagination import Page, PageParams
 from pharmos.api.policy import _bearer, public, requires, signed_in
@@ -115,8 +115,10 @@ def grant_role(username: str, body: RoleGrantIn,
 
 @api.delete("/users/{username}/roles/{role}", status_code=204)
 def revoke_role(username: str, role: str,
-                actor: Annotated[Actor, Depends(requires("auth.manage_roles"))]) -> Response:
-    service.revoke_role(actor=actor, username=username, role=role)
+                actor: Annotated[Actor, Depends(requires("auth.manage_roles"))],
+                reason: Annotated[str | None, Query(max_length=2000, description="Reason for change")] = None,
+                ) -> Response:
+    service.revoke_role(actor=actor, username=username, role=role, reason=reason)
     return Response(status_code=204)
 
 
