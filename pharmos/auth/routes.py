@@ -51,7 +51,8 @@ def revoke_token(request: Request,
 
 
 @api.get("/auth/me", response_model=MeOut)
-def me(actor: Annotated[Actor, Depends(signed_in(allow_password_change_pending=True))]) -> MeOut:
+# No database work here: the policy already resolved the caller, so stay on the event loop.
+async def me(actor: Annotated[Actor, Depends(signed_in(allow_password_change_pending=True))]) -> MeOut:
     return MeOut(username=actor.username, full_name=actor.full_name, language=actor.language,
                  permissions=sorted(actor.permissions), must_change_password=actor.must_change_password)
 

@@ -194,27 +194,46 @@ def _pending_entries(session: Session) -> list[PendingEntry]:
     return entries + explicit
 
 
-_PG_LOCKED_HEAD = text(
-    "SELECT head.id, head.hash FROM (SELECT pg_advisory_xact_lock(:k)) AS chain_lock "
+_PG_LOCKED_HEAD = (
+    "SELECT head.id, head.hash FROM (SELECT pg_advisory_xact_lock(%s)) AS chain_lock "
     "LEFT JOIN LATERAL (SELECT id, hash FROM audit_entry ORDER BY id DESC LIMIT 1) AS head ON true"
 )
+_COLUMNS = ("id", "at", "actor_id", "actor", "record_type", "record_id", "action", "changes", "reason",
+            "request_id", "prev_hash", "hash")
+_PG_INSERT = (f"INSERT INTO audit_entry ({', '.join(_COLUMNS)}) "  # noqa: S608 - constant column list
+              f"VALUES ({', '.join(['%s'] * len(_COLUMNS))})")
 
 
 def _chain_head(session: Session) -> tuple[int, str]:
     conn = session.connection()
     if conn.dialect.name == "postgresql":
-        # Serialise appends across processes (released at commit/rollback) and read the
-        # head under that lock, in one round trip.
-        row = conn.execute(_PG_LOCKED_HEAD, {"k": _CHAIN_LOCK_KEY}).first()
+        # Serialise appends across processes (released at commit/rollback) and read the head
+        # under that lock in one round trip, on the DB-API cursor of this same transaction:
+        # the audit write is on the path of every GMP change, so it skips ORM/Core overhead.
+        cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        cur.execute(_PG_LOCKED_HEAD, (_CHAIN_LOCK_KEY,))
+        row = cur.fetchone()
+        cur.close()
         if row is None or row[0] is None:
             return 0, GENESIS_HASH
         return int(row[0]), str(row[1])
-    row = conn.execute(
+    found = conn.execute(
         select(AuditEntry.id, AuditEntry.hash).order_by(AuditEntry.id.desc()).limit(1)
     ).first()
-    if row is None:
+    if found is None:
         return 0, GENESIS_HASH
-    return int(row[0]), str(row[1])
+    return int(found[0]), str(found[1])
+
+
+def _insert_entries(session: Session, rows: list[dict[str, Any]]) -> None:
+    conn = session.connection()
+    if conn.dialect.name == "postgresql":
+        cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        cur.executemany(_PG_INSERT, [tuple(r[c] for c in _COLUMNS) for r in rows])
+        cur.close()
+    else:
+        # SQLite keeps SQLAlchemy's DateTime text format, which verify_chain reads back.
+        conn.execute(insert(AuditEntry), rows)
 
 
 def append_entries(session: Session, entries: Iterable[PendingEntry]) -> None:
@@ -250,7 +269,7 @@ def append_entries(session: Session, entries: Iterable[PendingEntry]) -> None:
         row["hash"] = digest
         rows.append(row)
         last_hash = digest
-    session.connection().execute(insert(AuditEntry), rows)
+    _insert_entries(session, rows)
 
 
 @event.listens_for(Session, "after_flush")
