@@ -25,18 +25,24 @@ from pharmos.core.actor import Actor
 api = APIRouter(prefix="/api/v1", tags=["compliance"])
 
 
-@api.get("/audit-entries", response_model=Page[AuditEntryOut])
-def list_audit_entries(
-    actor: Annotated[Actor, Depends(requires("audit.view"))],
-    page: Annotated[PageParams, Depends()],
+def audit_filter(
     record_type: str | None = None,
     record_id: str | None = None,
     user: Annotated[str | None, Query(description="Username of the actor")] = None,
     action: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
+) -> service.AuditQuery:
+    """The audit-trail filter shared by the list and the export (same query parameters)."""
+    return service.AuditQuery(record_type, record_id, user, action, since, until)
+
+
+@api.get("/audit-entries", response_model=Page[AuditEntryOut])
+def list_audit_entries(
+    actor: Annotated[Actor, Depends(requires("audit.view"))],
+    page: Annotated[PageParams, Depends()],
+    query: Annotated[service.AuditQuery, Depends(audit_filter)],
 ) -> Page[AuditEntryOut]:
-    query = service.AuditQuery(record_type, record_id, user, action, since, until)
     rows = service.search_audit(actor=actor, query=query, after_id=page.after_id, limit=page.limit + 1)
     return page.page([AuditEntryOut(**asdict(r)) for r in rows], lambda e: e.id)
 
@@ -52,15 +58,9 @@ async def verify_audit_entries(actor: Annotated[Actor, Depends(requires("audit.v
          responses={200: {"content": {"text/csv": {}, "application/pdf": {}}}})
 def export_audit_entries(
     actor: Annotated[Actor, Depends(requires("audit.export"))],
+    query: Annotated[service.AuditQuery, Depends(audit_filter)],
     format: Annotated[str, Query(description="csv or pdf")] = "csv",
-    record_type: str | None = None,
-    record_id: str | None = None,
-    user: Annotated[str | None, Query(description="Username of the actor")] = None,
-    action: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
 ) -> Response:
-    query = service.AuditQuery(record_type, record_id, user, action, since, until)
     content, media_type, filename = export.export_audit(actor=actor, fmt=format, query=query)
     return Response(content, media_type=media_type,
                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})
