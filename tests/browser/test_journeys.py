@@ -160,7 +160,7 @@ def test_admin_grants_a_role_and_it_shows(page: Any, server: str) -> None:
     page.click("#grant-form button[type=submit]")
     # then
     assert page.locator(".banner--ok").inner_text() == "角色已授予。"
-    assert "planner" in page.locator("#user-roles").inner_text()
+    assert "计划员" in page.locator("#user-roles").inner_text()  # the role's zh-CN label
     shot(page, "05-role-granted")
     page.goto(f"{server}/users")
     assert "planner" in page.locator("#users").inner_text()
