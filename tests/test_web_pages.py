@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from pathlib import Path
 
+import pyotp
 import pytest
 from babel.messages.pofile import read_po
 from fastapi.testclient import TestClient
 
 from pharmos.auth import service as auth
+from pharmos.compliance.service import AuditEntryView, AuditQuery, search_audit
 from pharmos.core.actor import Actor
+from pharmos.core.clock import utcnow
+from pharmos.core.errors import AuthenticationFailed
 
 CATALOGS = Path(__file__).resolve().parent.parent / "pharmos" / "web" / "translations"
 HTML = {"accept": "text/html"}
@@ -315,3 +320,168 @@ def test_audit_export_downloads_csv(client: TestClient) -> None:
     assert "attachment" in response.headers["content-disposition"]
     rows = response.content.decode("utf-8-sig").splitlines()[1:]
     assert rows and all(",user," in row for row in rows)
+
+
+def _draft_through_the_page(client: TestClient) -> str:
+    form = client.get("/settings/new", headers=HTML)
+    created = client.post("/settings/new", data={"csrf_token": csrf_of(form.text), "key": "deviation.due_days.major",
+                                                 "value": "15", "description": "主要偏差关闭期限"}, headers=HTML)
+    assert created.status_code == 200, created.text
+    return str(created.url.path)
+
+
+def _setting_entries(system: Actor, setting_path: str) -> list[AuditEntryView]:
+    query = AuditQuery(record_type="controlled_setting", record_id=setting_path.rsplit("/", 1)[1])
+    return search_audit(actor=system, query=query)
+
+
+def test_editing_a_draft_setting_changes_the_value_and_records_the_reason(client: TestClient,
+                                                                          system: Actor) -> None:
+    # given
+    sign_in(client, "qa.li", "qa.li-pass1")
+    setting_path = _draft_through_the_page(client)
+    detail = client.get(setting_path, headers=HTML)
+    assert f'href="{setting_path}/edit"' in detail.text
+    form = client.get(f"{setting_path}/edit", headers=HTML)
+    # when
+    saved = client.post(f"{setting_path}/edit", headers=HTML,
+                        data={"csrf_token": csrf_of(form.text), "value": "20", "description": "主要偏差关闭期限",
+                              "reason": "CAPA-2026-014 要求"})
+    # then
+    assert saved.status_code == 200 and str(saved.url.path) == setting_path
+    assert "<code>20</code>" in saved.text
+    updates = [e for e in _setting_entries(system, setting_path) if e.action == "update"]
+    assert [e.reason for e in updates] == ["CAPA-2026-014 要求"]
+
+
+def test_editing_without_a_reason_shows_the_message_at_the_reason_field_and_writes_nothing(
+        client: TestClient, system: Actor) -> None:
+    # given
+    sign_in(client, "qa.li", "qa.li-pass1")
+    setting_path = _draft_through_the_page(client)
+    form = client.get(f"{setting_path}/edit", headers=HTML)
+    before = _setting_entries(system, setting_path)
+    # when
+    refused = client.post(f"{setting_path}/edit", data={"csrf_token": csrf_of(form.text), "value": "99",
+                                                        "description": "", "reason": "  "}, headers=HTML)
+    # then
+    assert refused.status_code == 422
+    assert re.search(r'id="e-reason"[^>]*>必须填写变更原因。<', refused.text), refused.text
+    assert "99" in refused.text  # the user's input is kept
+    assert _setting_entries(system, setting_path) == before
+    assert "<code>15</code>" in client.get(setting_path, headers=HTML).text
+
+
+def test_editing_a_setting_that_is_no_longer_a_draft_is_refused(client: TestClient, system: Actor) -> None:
+    # given
+    sign_in(client, "qa.li", "qa.li-pass1")
+    setting_path = _draft_through_the_page(client)
+    form = client.get(f"{setting_path}/edit", headers=HTML)
+    submitted = client.post(f"{setting_path}/transitions/submit", data={"csrf_token": csrf_of(form.text),
+                                                                         "password": "qa.li-pass1"}, headers=HTML)
+    assert "审核中" in submitted.text and f'href="{setting_path}/edit"' not in submitted.text
+    before = _setting_entries(system, setting_path)
+    # when
+    refused = client.post(f"{setting_path}/edit", data={"csrf_token": csrf_of(form.text), "value": "99",
+                                                        "description": "", "reason": "typo"}, headers=HTML)
+    # then
+    assert refused.status_code == 409
+    assert "只有草稿可以编辑" in refused.text
+    assert _setting_entries(system, setting_path) == before
+
+
+# ---------------------------------------------------------------- two-step sign-in
+
+
+@pytest.fixture
+def enrolled(client: TestClient) -> pyotp.TOTP:
+    actor = auth.login(username="qa.li", password="qa.li-pass1").actor
+    enrolment = auth.begin_totp_enrolment(actor=actor)
+    totp = pyotp.TOTP(enrolment.secret)
+    auth.confirm_totp_enrolment(actor=actor, code=totp.now())
+    return totp
+
+
+def _password_step(client: TestClient, password: str = "qa.li-pass1") -> str:
+    page = client.get("/login", headers=HTML)
+    response = client.post("/login", data={"username": "qa.li", "password": password,
+                                           "csrf_token": csrf_of(page.text), "next": "/settings"}, headers=HTML)
+    assert response.status_code == 200, response.text
+    return response.text
+
+
+def _wrong(totp: pyotp.TOTP) -> str:
+    return f"{(int(totp.now()) + 500000) % 1000000:06d}"
+
+
+def test_mfa_sign_in_asks_for_the_code_without_sending_the_password_back(client: TestClient,
+                                                                        enrolled: pyotp.TOTP) -> None:
+    # given
+    otp_page = _password_step(client)
+    # when
+    response = client.post("/login", data={"step": "otp", "otp": enrolled.now(), "csrf_token": csrf_of(otp_page),
+                                           "next": "/settings"}, headers=HTML, follow_redirects=False)
+    # then
+    assert 'name="otp"' in otp_page and "qa.li-pass1" not in otp_page and 'name="password"' not in otp_page
+    assert response.status_code == 303 and response.headers["location"] == "/settings"
+    assert "pharmos_session" in response.cookies
+    assert any(h.startswith('pharmos_mfa_pending=""') for h in response.headers.get_list("set-cookie"))
+
+
+def test_mfa_pending_cookie_is_httponly_strict_and_single_use(client: TestClient, enrolled: pyotp.TOTP) -> None:
+    # given
+    page = client.get("/login", headers=HTML)
+    step = client.post("/login", data={"username": "qa.li", "password": "qa.li-pass1",
+                                       "csrf_token": csrf_of(page.text)}, headers=HTML)
+    cookie = next(h for h in step.headers.get_list("set-cookie") if h.startswith("pharmos_mfa_pending="))
+    challenge = cookie.split(";", 1)[0].split("=", 1)[1]
+    auth.complete_mfa_login(challenge=challenge, otp=enrolled.now())
+    # when
+    with pytest.raises(AuthenticationFailed) as replayed:
+        auth.complete_mfa_login(challenge=challenge, otp=enrolled.now())
+    # then
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Max-Age=120" in cookie
+    assert replayed.value.code == "mfa-challenge-refused"
+
+
+def test_tampered_or_expired_challenge_is_refused(client: TestClient, enrolled: pyotp.TOTP,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    # given
+    challenge = auth.begin_login(username="qa.li", password="qa.li-pass1")
+    assert isinstance(challenge, auth.MfaChallenge)
+    user_id, expires, nonce, mac = challenge.token.split(".")
+    later = f"{user_id}.{int(expires) + 3600}.{nonce}.{mac}"
+    other_user = f"{int(user_id) - 1}.{expires}.{nonce}.{mac}"
+    forged_mac = f"{user_id}.{expires}.{nonce}.{'0' * len(mac)}"
+    # when
+    outcomes = []
+    for token in (later, other_user, forged_mac, "garbage"):
+        with pytest.raises(AuthenticationFailed) as refused:
+            auth.complete_mfa_login(challenge=token, otp=enrolled.now())
+        outcomes.append(refused.value.code)
+    # The server clock is the one outside dependency moved here: the challenge outlives its window.
+    monkeypatch.setattr(auth, "utcnow", lambda: utcnow() + timedelta(seconds=auth.MFA_CHALLENGE_SECONDS + 1))
+    with pytest.raises(AuthenticationFailed) as expired:
+        auth.complete_mfa_login(challenge=challenge.token, otp=enrolled.now())
+    monkeypatch.undo()
+    # then
+    assert outcomes == ["mfa-challenge-refused"] * 4
+    assert expired.value.code == "mfa-challenge-refused"
+    assert auth.complete_mfa_login(challenge=challenge.token, otp=enrolled.now()).actor.username == "qa.li"
+
+
+def test_wrong_code_counts_as_a_failed_sign_in_and_asks_for_the_password_again(
+        client: TestClient, enrolled: pyotp.TOTP, system: Actor) -> None:
+    # given
+    otp_page = _password_step(client)
+    # when
+    response = client.post("/login", data={"step": "otp", "otp": _wrong(enrolled), "csrf_token": csrf_of(otp_page),
+                                           "next": "/"}, headers=HTML, follow_redirects=False)
+    retry = client.post("/login", data={"step": "otp", "otp": enrolled.now(), "csrf_token": csrf_of(otp_page),
+                                        "next": "/"}, headers=HTML, follow_redirects=False)
+    # then
+    assert response.status_code == 401 and 'name="password"' in response.text
+    assert "pharmos_session" not in response.cookies
+    failures = search_audit(actor=system, query=AuditQuery(record_type="user", action="login_failed"))
+    assert [e.changes.get("cause") for e in failures] == ["wrong verification code"]
+    assert retry.status_code == 401 and "pharmos_session" not in retry.cookies

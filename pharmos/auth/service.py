@@ -6,11 +6,13 @@ Every function that changes something takes keyword-only arguments and an explic
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import secrets
 import string
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -24,7 +26,7 @@ from pharmos.auth.models import ApiToken, AuthSession, Role, RolePermission, Use
 from pharmos.auth.permissions import BUILTIN_ROLES, PERMISSIONS, segregation_conflict
 from pharmos.compliance.audit import record_event
 from pharmos.core.actor import Actor
-from pharmos.core.clock import utcnow
+from pharmos.core.clock import as_utc, utcnow
 from pharmos.core.config import get_settings
 from pharmos.core.crypto import decrypt, encrypt, new_token, token_digest
 from pharmos.core.db import get_database, read_session, transaction
@@ -392,6 +394,19 @@ def update_profile(*, actor: Actor, full_name: str, email: str | None, language:
 # ---------------------------------------------------------------- credentials
 
 
+def _count_failure(session: Session, user: User, *, purpose: str, cause: str | None = None) -> None:
+    user.failed_login_count += 1
+    details: dict[str, Any] = {"consecutive_failures": user.failed_login_count}
+    if cause:
+        details["cause"] = cause
+    record_event(session, record_type="user", record_id=user.id, action=f"{purpose}_failed", details=details)
+    if user.failed_login_count >= get_settings().lockout_threshold:
+        user.locked_at = utcnow()
+        # Security event: Annex 11 §12.1, the account stays locked until an admin acts.
+        record_event(session, record_type="user", record_id=user.id, action="security.account_locked",
+                     details={"consecutive_failures": user.failed_login_count})
+
+
 def check_credentials(session: Session, *, username: str, password: str, otp: str | None, purpose: str) -> User:
     """Verify a person's credentials inside the caller's unit of work.
 
@@ -399,7 +414,6 @@ def check_credentials(session: Session, *, username: str, password: str, otp: st
     the caller must commit the session before raising. Used by login and by signing
     (21 CFR 11.200(a): each signing re-enters both components).
     """
-    settings = get_settings()
     user = session.scalar(select(User).where(User.username == username.strip().lower()))
     if user is None:
         _password_matches(_dummy_hash(), password)
@@ -421,14 +435,7 @@ def check_credentials(session: Session, *, username: str, password: str, otp: st
             raise AuthenticationFailed("Enter the 6-digit code from your authenticator app.", "otp-required")
         ok = pyotp.TOTP(decrypt(user.totp_secret or "")).verify(otp.strip(), valid_window=1)
     if not ok:
-        user.failed_login_count += 1
-        record_event(session, record_type="user", record_id=user.id, action=f"{purpose}_failed",
-                     details={"consecutive_failures": user.failed_login_count})
-        if user.failed_login_count >= settings.lockout_threshold:
-            user.locked_at = utcnow()
-            # Security event: Annex 11 §12.1, the account stays locked until an admin acts.
-            record_event(session, record_type="user", record_id=user.id, action="security.account_locked",
-                         details={"consecutive_failures": user.failed_login_count})
+        _count_failure(session, user, purpose=purpose)
         raise AuthenticationFailed()
     if user.failed_login_count:
         user.failed_login_count = 0
@@ -444,37 +451,145 @@ class LoginResult:
     actor: Actor
 
 
-def login(*, username: str, password: str, otp: str | None = None, kind: str = "web",
-          client: str | None = None) -> LoginResult:
+def _open_session(session: Session, user: User, *, kind: str, client: str | None) -> LoginResult:
+    # From here on the entries are the user's own: attribute them to the person.
+    session.info["audit"].actor = actor_for(user, set())
+    settings = get_settings()
+    now = utcnow()
+    token = new_token("phs")
+    csrf = secrets.token_urlsafe(24)
+    auth = AuthSession(token_hash=token_digest(token), user_id=user.id, kind=kind, csrf_token=csrf,
+                       created_at=now, last_seen_at=now,
+                       expires_at=now + timedelta(hours=settings.session_absolute_hours),
+                       idle_minutes=settings.session_idle_minutes, client=(client or "")[:200])
+    session.add(auth)
+    user.last_login_at = now
+    record_event(session, record_type="user", record_id=user.id, action="login",
+                 details={"kind": kind, "client": client})
+    return LoginResult(token, csrf, auth.expires_at, auth.idle_minutes,
+                       actor_for(user, _user_permissions(session, user.id)))
+
+
+def _require_username_and_password(username: str, password: str) -> None:
     if not username.strip():
         raise ValidationFailed.on("username", "Username is required.")
     if not password:
         raise ValidationFailed.on("password", "Password is required.")
-    settings = get_settings()
-    actor = Actor.system("login")
+
+
+def login(*, username: str, password: str, otp: str | None = None, kind: str = "web",
+          client: str | None = None) -> LoginResult:
+    _require_username_and_password(username, password)
     failure: AuthenticationFailed | None = None
     result: LoginResult | None = None
-    with transaction(actor=actor, reason=None) as session:
+    with transaction(actor=Actor.system("login"), reason=None) as session:
         try:
             user = check_credentials(session, username=username, password=password, otp=otp, purpose="login")
         except AuthenticationFailed as exc:
             failure = exc  # commit the counted failure, then refuse
         else:
-            # From here on the entries are the user's own: attribute them to the person.
-            session.info["audit"].actor = actor_for(user, set())
-            now = utcnow()
-            token = new_token("phs")
-            csrf = secrets.token_urlsafe(24)
-            auth = AuthSession(token_hash=token_digest(token), user_id=user.id, kind=kind, csrf_token=csrf,
-                               created_at=now, last_seen_at=now,
-                               expires_at=now + timedelta(hours=settings.session_absolute_hours),
-                               idle_minutes=settings.session_idle_minutes, client=(client or "")[:200])
-            session.add(auth)
-            user.last_login_at = now
-            record_event(session, record_type="user", record_id=user.id, action="login",
-                         details={"kind": kind, "client": client})
-            result = LoginResult(token, csrf, auth.expires_at, auth.idle_minutes,
-                                 actor_for(user, _user_permissions(session, user.id)))
+            result = _open_session(session, user, kind=kind, client=client)
+    if failure is not None:
+        raise failure
+    assert result is not None
+    return result
+
+
+# ---------------------------------------------------------------- two-step (web) login
+#
+# The web form proves the password first and asks for the code on a second page. The
+# password is never sent back to the browser; instead the password step hands out an
+# HMAC-signed challenge (user id, expiry, nonce) that the code step redeems.
+#
+# Single use without a table: the MAC also covers a digest of the account's sign-in state
+# (password hash, consecutive failures, last login, lock). A successful login rewrites
+# last_login_at and a wrong code raises failed_login_count, so either outcome invalidates
+# the challenge in every process; a password change or a lock does too. The short expiry
+# bounds what is left (21 CFR 11.300(d): attempts at unauthorised use are detected and
+# counted, because a wrong code counts toward lockout like a wrong password).
+MFA_CHALLENGE_SECONDS = 120
+_CHALLENGE_REFUSED = "The sign-in step has expired or is not valid. Enter your username and password again."
+
+
+@dataclass(frozen=True)
+class MfaChallenge:
+    token: str
+    expires_at: datetime
+
+
+def _sign_in_state(user: User) -> str:
+    stamps = [as_utc(t).isoformat() if t else "" for t in (user.last_login_at, user.locked_at)]
+    state = "|".join((user.password_hash, str(user.failed_login_count), *stamps, str(user.totp_enabled),
+                      str(user.is_active)))
+    return hashlib.sha256(state.encode()).hexdigest()
+
+
+def _challenge_mac(claims: str, user: User) -> str:
+    key = get_settings().secret_key.encode()
+    message = f"mfa-challenge:{claims}:{_sign_in_state(user)}".encode()
+    return hmac.new(key, message, hashlib.sha256).hexdigest()
+
+
+def _issue_challenge(user: User) -> MfaChallenge:
+    expires = int(utcnow().timestamp()) + MFA_CHALLENGE_SECONDS
+    claims = f"{user.id}.{expires}.{secrets.token_urlsafe(16)}"
+    return MfaChallenge(f"{claims}.{_challenge_mac(claims, user)}",
+                        datetime.fromtimestamp(expires, tz=UTC))
+
+
+def begin_login(*, username: str, password: str, kind: str = "web",
+                client: str | None = None) -> LoginResult | MfaChallenge:
+    """Password step of the web sign-in: a session, or a challenge when the account has MFA.
+
+    Wrong passwords are counted and audited exactly as in :func:`login`.
+    """
+    _require_username_and_password(username, password)
+    failure: AuthenticationFailed | None = None
+    outcome: LoginResult | MfaChallenge | None = None
+    with transaction(actor=Actor.system("login"), reason=None) as session:
+        try:
+            user = check_credentials(session, username=username, password=password, otp=None, purpose="login")
+        except AuthenticationFailed as exc:
+            if exc.code == "otp-required":
+                pending = session.scalar(select(User).where(User.username == username.strip().lower()))
+                assert pending is not None
+                outcome = _issue_challenge(pending)
+            else:
+                failure = exc  # commit the counted failure, then refuse
+        else:
+            outcome = _open_session(session, user, kind=kind, client=client)
+    if failure is not None:
+        raise failure
+    assert outcome is not None
+    return outcome
+
+
+def complete_mfa_login(*, challenge: str, otp: str, kind: str = "web", client: str | None = None) -> LoginResult:
+    """Code step of the web sign-in: redeem a challenge from :func:`begin_login` with the TOTP code."""
+    if not otp.strip():
+        raise ValidationFailed.on("otp", "Enter the 6-digit code from your authenticator app.")
+    claims, _, mac = challenge.rpartition(".")
+    user_id, _, rest = claims.partition(".")
+    expires, _, nonce = rest.partition(".")
+    if not (user_id.isdigit() and expires.isdigit() and nonce and mac):
+        raise AuthenticationFailed(_CHALLENGE_REFUSED, "mfa-challenge-refused")
+    if int(expires) < utcnow().timestamp():
+        raise AuthenticationFailed(_CHALLENGE_REFUSED, "mfa-challenge-refused")
+    failure: AuthenticationFailed | None = None
+    result: LoginResult | None = None
+    with transaction(actor=Actor.system("login"), reason=None) as session:
+        user = session.get(User, int(user_id), with_for_update=True)
+        if user is None or not hmac.compare_digest(mac, _challenge_mac(claims, user)):
+            raise AuthenticationFailed(_CHALLENGE_REFUSED, "mfa-challenge-refused")
+        if not (user.is_active and user.locked_at is None and user.totp_enabled and user.totp_secret):
+            raise AuthenticationFailed(_CHALLENGE_REFUSED, "mfa-challenge-refused")
+        if pyotp.TOTP(decrypt(user.totp_secret)).verify(otp.strip(), valid_window=1):
+            user.failed_login_count = 0
+            result = _open_session(session, user, kind=kind, client=client)
+        else:
+            _count_failure(session, user, purpose="login", cause="wrong verification code")
+            failure = AuthenticationFailed("That code is not valid. Check the time on your phone and try again.",
+                                           "otp-invalid")
     if failure is not None:
         raise failure
     assert result is not None

@@ -57,6 +57,25 @@ def setting_detail(request: Request, setting_id: int, actor: Viewer) -> Response
     return render(request, "site/setting_detail.html", _detail(actor=actor, setting_id=setting_id))
 
 
+@pages.get("/settings/{setting_id}/edit", response_class=HTMLResponse)
+def edit_form(request: Request, setting_id: int, actor: Editor) -> Response:
+    setting = service.get_setting(actor=actor, setting_id=setting_id)
+    return render(request, "site/setting_edit.html", {"setting": setting, "values": {
+        "value": setting.value, "description": setting.description}})
+
+
+@pages.post("/settings/{setting_id}/edit", response_class=HTMLResponse)
+async def edit_submit(request: Request, setting_id: int, actor: Editor) -> Response:
+    values = await form_values(request)
+    try:
+        await perform(service.revise_draft, actor=actor, setting_id=setting_id, value=values.get("value", ""),
+                      description=values.get("description", ""), reason=values.get("reason", ""))
+    except DomainError as exc:
+        setting = await perform(service.get_setting, actor=actor, setting_id=setting_id)
+        return refused_form(request, exc, "site/setting_edit.html", {"setting": setting}, values)
+    return see_other(f"/settings/{setting_id}")
+
+
 @pages.post("/settings/{setting_id}/transitions/{name}", response_class=HTMLResponse)
 async def transition(request: Request, setting_id: int, name: str, actor: Viewer) -> Response:
     values = await form_values(request)

@@ -65,6 +65,7 @@ SERVICE_MESSAGES = (
     N_("You signed this record as its author, so you cannot approve or release it."),
     N_("Signature manifest altered or moved from another record."),
     N_("Record changed after signing."),
+    N_("The sign-in step has expired or is not valid. Enter your username and password again."),
     N_("Not Found"),
     N_("Method Not Allowed"),
 )
@@ -86,4 +87,6 @@ PATTERNED_MESSAGES = (
         "(would hold %(admin)s and %(qa)s).")),
     (r"Unknown role '(?P<role>[^']+)'\.", N_("Unknown role '%(role)s'.")),
     (r"No user named '(?P<user>[^']+)'\.", N_("No user named '%(user)s'.")),
+    (r"(?P<number>\S+) is (?P<state>\S+); only drafts can be edited \(draft a new version\)\.",
+     N_("%(number)s is %(state)s; only drafts can be edited (draft a new version).")),
 )

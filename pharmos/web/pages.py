@@ -47,12 +47,16 @@ def _safe_next(target: str | None) -> str:
     return target
 
 
+# The pending two-step sign-in lives in this cookie, never in the page (no password in a hidden field).
+MFA_PENDING_COOKIE = "pharmos_mfa_pending"
+
+
 def _login_page(request: Request, values: dict[str, str], *, status: int = 200, errors: dict[str, str] | None = None,
-                message: str | None = None, otp_step: bool = False, password: str = "") -> Response:
+                message: str | None = None, otp_step: bool = False) -> Response:
     token = issue_login_csrf(request)
     response = render(request, "login.html", {"login_csrf": token, "values": values, "errors": errors or {},
                                               "form_message": message, "otp_step": otp_step,
-                                              "kept_password": password, "languages": LANGUAGES},
+                                              "languages": LANGUAGES},
                       status=status)
     set_login_csrf_cookie(response, token)
     return response
@@ -60,7 +64,20 @@ def _login_page(request: Request, values: dict[str, str], *, status: int = 200, 
 
 @pages.get("/login", response_class=HTMLResponse)
 def login_form(request: Request, _: Anyone, next: str = "/") -> Response:
-    return _login_page(request, {"next": _safe_next(next)})
+    response = _login_page(request, {"next": _safe_next(next)})
+    response.delete_cookie(MFA_PENDING_COOKIE, path="/login")
+    return response
+
+
+def _signed_in(result: auth.LoginResult, next_url: str) -> Response:
+    response = see_other(next_url)
+    settings = get_settings()
+    response.set_cookie(SESSION_COOKIE, result.token, httponly=True, samesite="lax", secure=settings.cookie_secure,
+                        max_age=settings.session_absolute_hours * 3600, path="/")
+    response.set_cookie(LANGUAGE_COOKIE, result.actor.language, samesite="lax", secure=settings.cookie_secure,
+                        max_age=365 * 86400, path="/")
+    response.delete_cookie(MFA_PENDING_COOKIE, path="/login")
+    return response
 
 
 @pages.post("/login", response_class=HTMLResponse)
@@ -68,31 +85,43 @@ async def login_submit(request: Request, _: Anyone) -> Response:
     await check_login_csrf(request)
     values = await form_values(request)
     values["next"] = _safe_next(values.get("next"))
+    client = request.client.host if request.client else None
+    if values.get("step") == "otp":
+        return await _otp_step(request, values, client)
     password = (await request.form()).get("password")
     password = password if isinstance(password, str) else ""
     try:
-        result = await perform(auth.login, username=values.get("username", ""), password=password,
-                               otp=values.get("otp") or None, kind="web",
-                               client=request.client.host if request.client else None)
+        outcome = await perform(auth.begin_login, username=values.get("username", ""), password=password,
+                                kind="web", client=client)
     except AuthenticationFailed as exc:
-        if exc.code == "otp-required":
-            return _login_page(request, values, otp_step=True, password=password,
-                               message=translate(request, exc.message))
         # One message for unknown user and wrong password (the service makes them identical).
-        return _login_page(request, {k: v for k, v in values.items() if k != "otp"}, status=401,
-                           message=translate(request, exc.message), otp_step=bool(values.get("otp")),
-                           password=password if values.get("otp") else "")
+        return _login_page(request, values, status=401, message=translate(request, exc.message))
     except DomainError as exc:
         errors = {f.field: translate(request, f.message) for f in exc.fields}
         return _login_page(request, values, status=exc.status, errors=errors,
                            message=translate(request, exc.message))
-    response = see_other(values["next"])
-    settings = get_settings()
-    response.set_cookie(SESSION_COOKIE, result.token, httponly=True, samesite="lax", secure=settings.cookie_secure,
-                        max_age=settings.session_absolute_hours * 3600, path="/")
-    response.set_cookie(LANGUAGE_COOKIE, result.actor.language, samesite="lax", secure=settings.cookie_secure,
-                        max_age=365 * 86400, path="/")
-    return response
+    if isinstance(outcome, auth.MfaChallenge):
+        response = _login_page(request, {"next": values["next"]}, otp_step=True)
+        response.set_cookie(MFA_PENDING_COOKIE, outcome.token, httponly=True, samesite="strict",
+                            secure=get_settings().cookie_secure, max_age=auth.MFA_CHALLENGE_SECONDS, path="/login")
+        return response
+    return _signed_in(outcome, values["next"])
+
+
+async def _otp_step(request: Request, values: dict[str, str], client: str | None) -> Response:
+    try:
+        result = await perform(auth.complete_mfa_login, challenge=request.cookies.get(MFA_PENDING_COOKIE, ""),
+                               otp=values.get("otp", ""), kind="web", client=client)
+    except ValidationFailed as exc:
+        errors = {f.field: translate(request, f.message) for f in exc.fields}
+        return _login_page(request, {"next": values["next"]}, status=exc.status, errors=errors, otp_step=True)
+    except AuthenticationFailed as exc:
+        # The challenge is spent by a wrong code (the failure is counted), so the password is asked again.
+        response = _login_page(request, {"next": values["next"]}, status=401,
+                               message=translate(request, exc.message))
+        response.delete_cookie(MFA_PENDING_COOKIE, path="/login")
+        return response
+    return _signed_in(result, values["next"])
 
 
 @pages.post("/logout")
