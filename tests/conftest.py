@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -69,49 +70,47 @@ def _isolated_settings(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     reset_settings_cache()
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A migrated, empty database; tests using it run on both back-ends."""
+@contextmanager
+def migrated_database(backend: str, tmp_path: Path) -> Iterator[str]:
+    """A freshly migrated database on ``backend``; the PostgreSQL one is dropped afterwards."""
     from pharmos.core.migrate import upgrade_head
 
-    if request.param == "sqlite":
+    if backend == "sqlite":
         url = f"sqlite:///{tmp_path / 'pharmos.db'}"
-        upgrade_head(url)
-        yield url
-        get_database().dispose()
-    else:
-        require_postgres()
-        url = create_pg_database()
         upgrade_head(url)
         try:
             yield url
         finally:
-            drop_pg_database(url)
+            get_database().dispose()
+        return
+    require_postgres()
+    url = create_pg_database()
+    try:
+        upgrade_head(url)
+        yield url
+    finally:
+        drop_pg_database(url)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A migrated, empty database; tests using it run on both back-ends."""
+    with migrated_database(request.param, tmp_path) as url:
+        yield url
 
 
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> Iterator[str]:
     """SQLite only, for fast unit tests of domain rules."""
-    from pharmos.core.migrate import upgrade_head
-
-    url = f"sqlite:///{tmp_path / 'pharmos.db'}"
-    upgrade_head(url)
-    yield url
-    get_database().dispose()
+    with migrated_database("sqlite", tmp_path) as url:
+        yield url
 
 
 @pytest.fixture
-def pg_url() -> Iterator[str]:
+def pg_url(tmp_path: Path) -> Iterator[str]:
     """PostgreSQL only, for concurrency tests."""
-    from pharmos.core.migrate import upgrade_head
-
-    require_postgres()
-    url = create_pg_database()
-    upgrade_head(url)
-    try:
+    with migrated_database("postgres", tmp_path) as url:
         yield url
-    finally:
-        drop_pg_database(url)
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from pharmos.app import create_app
 from pharmos.compliance.audit import AuditEntry
 from pharmos.core.actor import Actor
 from pharmos.core.clock import utcnow
@@ -271,3 +272,36 @@ def test_problem_carries_the_request_id(client: TestClient) -> None:
     response = client.get("/api/v1/users", headers={"X-Request-ID": "abc123"})
     # then
     assert response.json()["request_id"] == "abc123"
+
+
+def test_user_list_filters_by_status_and_role_across_pages(site: dict[str, Actor]) -> None:
+    # given one deactivated user among the site's five, and an admin API session
+    from pharmos.auth import service as auth_service
+
+    auth_service.deactivate_user(actor=site["admin.wang"], username="op.liu", reason="Left the company")
+    client = TestClient(create_app())
+    token = client.post("/api/v1/auth/token",
+                        json={"username": "admin.wang", "password": "admin.wang-pass1"}).json()["access_token"]
+    headers = {"Authorization": f"Bearer {token}"}
+
+    def walk(params: dict[str, str]) -> list[str]:
+        names, cursor = [], None
+        while True:
+            query = {**params, "limit": "2", **({"cursor": cursor} if cursor else {})}
+            body = client.get("/api/v1/users", params=query, headers=headers).json()
+            names += [u["username"] for u in body["items"]]
+            cursor = body["next_cursor"]
+            if cursor is None:
+                return names
+
+    # when the list is walked two at a time with filters
+    active = walk({"active": "true"})
+    inactive = walk({"active": "false"})
+    qa = walk({"role": "qa_manager"})
+    unknown = client.get("/api/v1/users", params={"role": "no_such_role"}, headers=headers)
+    # then each filter holds on every page and an unknown role names the field
+    assert sorted(active) == ["admin.wang", "qa.li", "qa.zhang", "viewer.chen"]
+    assert inactive == ["op.liu"]
+    assert qa == ["qa.li"]
+    assert unknown.status_code == 422
+    assert unknown.json()["errors"][0]["field"] == "role"

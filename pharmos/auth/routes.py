@@ -67,11 +67,9 @@ def change_password(body: PasswordChangeIn,
 @api.get("/users", response_model=Page[UserOut])
 def list_users(actor: Annotated[Actor, Depends(requires("auth.view_users"))], page: Annotated[PageParams, Depends()],
                active: bool | None = None, role: str | None = None) -> Page[UserOut]:
-    users = service.list_users(actor=actor)
-    items = [u for u in users if (active is None or u.is_active == active) and (role is None or role in u.roles)
-             and (page.after_id is None or u.id > page.after_id)]
-    items.sort(key=lambda u: u.id)
-    return page.page([_user_out(u) for u in items[: page.limit + 1]], lambda u: u.id)
+    users = service.list_users(actor=actor, active=active, role=role, after_id=page.after_id,
+                               limit=page.limit + 1)
+    return page.page([_user_out(u) for u in users], lambda u: u.id)
 
 
 @api.post("/users", response_model=UserOut, status_code=201)

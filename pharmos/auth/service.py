@@ -10,7 +10,8 @@ import hashlib
 import hmac
 import secrets
 import string
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -293,12 +294,24 @@ def create_user(
         return _view(session, user)
 
 
-def list_users(*, actor: Actor, include_inactive: bool = True) -> list[UserView]:
+def list_users(*, actor: Actor, active: bool | None = None, role: str | None = None,
+               after_id: int | None = None, limit: int | None = None) -> list[UserView]:
+    """Users by username, or by id when paging (``after_id``/``limit``, the API's cursor order)."""
     _require(actor, "auth.view_users")
     with read_session() as session:
-        stmt = select(User).order_by(User.username)
-        if not include_inactive:
-            stmt = stmt.where(User.is_active.is_(True))
+        stmt = select(User)
+        if active is not None:
+            stmt = stmt.where(User.is_active.is_(active))
+        if role is not None:
+            _role_by_name(session, role)
+            stmt = stmt.where(User.id.in_(select(UserRole.user_id).join(Role, Role.id == UserRole.role_id)
+                                          .where(Role.name == role)))
+        if after_id is not None:
+            stmt = stmt.where(User.id > after_id)
+        if limit is not None or after_id is not None:
+            stmt = stmt.order_by(User.id).limit(limit)
+        else:
+            stmt = stmt.order_by(User.username)
         return [_view(session, u) for u in session.scalars(stmt)]
 
 
@@ -477,22 +490,29 @@ def _require_username_and_password(username: str, password: str) -> None:
         raise ValidationFailed.on("password", "Password is required.")
 
 
+@contextmanager
+def failures_committed(*, actor: Actor) -> Iterator[Session]:
+    """A unit of work in which a refused credential still commits its counted, audited failure.
+
+    21 CFR 11.300(d) / EU GMP Annex 11 §12.1: attempts at unauthorised use are recorded and
+    count toward lockout, so the refusal must not roll back what check_credentials wrote.
+    """
+    failure: AuthenticationFailed | None = None
+    with transaction(actor=actor, reason=None) as session:
+        try:
+            yield session
+        except AuthenticationFailed as exc:
+            failure = exc
+    if failure is not None:
+        raise failure
+
+
 def login(*, username: str, password: str, otp: str | None = None, kind: str = "web",
           client: str | None = None) -> LoginResult:
     _require_username_and_password(username, password)
-    failure: AuthenticationFailed | None = None
-    result: LoginResult | None = None
-    with transaction(actor=Actor.system("login"), reason=None) as session:
-        try:
-            user = check_credentials(session, username=username, password=password, otp=otp, purpose="login")
-        except AuthenticationFailed as exc:
-            failure = exc  # commit the counted failure, then refuse
-        else:
-            result = _open_session(session, user, kind=kind, client=client)
-    if failure is not None:
-        raise failure
-    assert result is not None
-    return result
+    with failures_committed(actor=Actor.system("login")) as session:
+        user = check_credentials(session, username=username, password=password, otp=otp, purpose="login")
+        return _open_session(session, user, kind=kind, client=client)
 
 
 # ---------------------------------------------------------------- two-step (web) login
@@ -544,24 +564,16 @@ def begin_login(*, username: str, password: str, kind: str = "web",
     Wrong passwords are counted and audited exactly as in :func:`login`.
     """
     _require_username_and_password(username, password)
-    failure: AuthenticationFailed | None = None
-    outcome: LoginResult | MfaChallenge | None = None
-    with transaction(actor=Actor.system("login"), reason=None) as session:
+    with failures_committed(actor=Actor.system("login")) as session:
         try:
             user = check_credentials(session, username=username, password=password, otp=None, purpose="login")
         except AuthenticationFailed as exc:
-            if exc.code == "otp-required":
-                pending = session.scalar(select(User).where(User.username == username.strip().lower()))
-                assert pending is not None
-                outcome = _issue_challenge(pending)
-            else:
-                failure = exc  # commit the counted failure, then refuse
-        else:
-            outcome = _open_session(session, user, kind=kind, client=client)
-    if failure is not None:
-        raise failure
-    assert outcome is not None
-    return outcome
+            if exc.code != "otp-required":
+                raise
+            pending = session.scalar(select(User).where(User.username == username.strip().lower()))
+            assert pending is not None
+            return _issue_challenge(pending)
+        return _open_session(session, user, kind=kind, client=client)
 
 
 def complete_mfa_login(*, challenge: str, otp: str, kind: str = "web", client: str | None = None) -> LoginResult:
@@ -575,25 +587,18 @@ def complete_mfa_login(*, challenge: str, otp: str, kind: str = "web", client: s
         raise AuthenticationFailed(_CHALLENGE_REFUSED, "mfa-challenge-refused")
     if int(expires) < utcnow().timestamp():
         raise AuthenticationFailed(_CHALLENGE_REFUSED, "mfa-challenge-refused")
-    failure: AuthenticationFailed | None = None
-    result: LoginResult | None = None
-    with transaction(actor=Actor.system("login"), reason=None) as session:
+    with failures_committed(actor=Actor.system("login")) as session:
         user = session.get(User, int(user_id), with_for_update=True)
         if user is None or not hmac.compare_digest(mac, _challenge_mac(claims, user)):
             raise AuthenticationFailed(_CHALLENGE_REFUSED, "mfa-challenge-refused")
         if not (user.is_active and user.locked_at is None and user.totp_enabled and user.totp_secret):
             raise AuthenticationFailed(_CHALLENGE_REFUSED, "mfa-challenge-refused")
-        if pyotp.TOTP(decrypt(user.totp_secret)).verify(otp.strip(), valid_window=1):
-            user.failed_login_count = 0
-            result = _open_session(session, user, kind=kind, client=client)
-        else:
+        if not pyotp.TOTP(decrypt(user.totp_secret)).verify(otp.strip(), valid_window=1):
             _count_failure(session, user, purpose="login", cause="wrong verification code")
-            failure = AuthenticationFailed("That code is not valid. Check the time on your phone and try again.",
-                                           "otp-invalid")
-    if failure is not None:
-        raise failure
-    assert result is not None
-    return result
+            raise AuthenticationFailed("That code is not valid. Check the time on your phone and try again.",
+                                       "otp-invalid")
+        user.failed_login_count = 0
+        return _open_session(session, user, kind=kind, client=client)
 
 
 @dataclass(frozen=True)
@@ -815,12 +820,3 @@ def disable_totp(*, actor: Actor, password: str) -> None:
             raise ValidationFailed.on("password", "The password is not correct.")
         user.totp_enabled = False
         user.totp_secret = None
-
-
-def current_totp(username: str) -> str:
-    """The code an enrolled user's authenticator shows now (demo and tests only)."""
-    with read_session() as session:
-        user = _user_by_username(session, username)
-        if not user.totp_secret:
-            raise ValidationFailed.on("username", "MFA is not enrolled.")
-        return pyotp.TOTP(decrypt(user.totp_secret)).now()

@@ -15,7 +15,6 @@ import hashlib
 import os
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
@@ -513,7 +512,3 @@ def verify_chain(session: Session, *, processes: int | None = None) -> Verificat
 
 def count_entries(session: Session) -> int:
     return int(session.scalar(select(func.count()).select_from(AuditEntry)) or 0)
-
-
-def new_request_id() -> str:
-    return uuid.uuid4().hex

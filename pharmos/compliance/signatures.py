@@ -18,12 +18,12 @@ from typing import Any, ClassVar, Protocol
 from sqlalchemy import BigInteger, Index, String, Text, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from pharmos.auth.service import check_credentials
+from pharmos.auth.service import check_credentials, failures_committed
 from pharmos.compliance.audit import Audited, canonical_json, format_timestamp
 from pharmos.core.actor import Actor
 from pharmos.core.clock import utcnow
 from pharmos.core.config import get_settings
-from pharmos.core.db import Base, BigId, UTCDateTime, transaction
+from pharmos.core.db import Base, BigId, UTCDateTime
 from pharmos.core.errors import AuthenticationFailed, FieldProblem, SignatureRefused, ValidationFailed
 
 MEANINGS: dict[str, tuple[str, str]] = {
@@ -103,25 +103,18 @@ def authenticate_signer(*, actor: Actor, password: str, otp: str | None = None) 
                                [FieldProblem("password", "Password change required before signing.")])
     if not password:
         raise ValidationFailed.on("password", "Re-enter your password to sign.")
-    failure: AuthenticationFailed | None = None
-    proof: SignerProof | None = None
-    with transaction(actor=actor, reason=None) as session:
-        try:
+    try:
+        with failures_committed(actor=actor) as session:
             user = check_credentials(session, username=actor.username, password=password, otp=otp,
                                      purpose="signature")
-        except AuthenticationFailed as exc:
-            failure = exc  # commit the counted, audited failure; then refuse
-        else:
-            proof = SignerProof(user.id, user.full_name, utcnow())
-    if failure is not None:
+            return SignerProof(user.id, user.full_name, utcnow())
+    except AuthenticationFailed as failure:
         field = "otp" if failure.code == "otp-required" else "password"
         raise SignatureRefused(
             "Signature refused: " + (failure.message if failure.code != "authentication-failed"
                                      else "the password is not correct."),
             [FieldProblem(field, failure.message)], status=401 if failure.code != "account-locked" else 403,
-        )
-    assert proof is not None
-    return proof
+        ) from None
 
 
 def separation_problem(session: Session, record: SignableRecord, *, meaning: str, user_id: int | None) -> str | None:

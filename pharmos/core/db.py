@@ -169,9 +169,3 @@ def read_session() -> Iterator[Session]:
     finally:
         session.rollback()
         session.close()
-
-
-def set_reason(session: Session, reason: str | None) -> None:
-    """Change the reason-for-change recorded by the following flushes of this unit of work."""
-    ctx: AuditContext = session.info["audit"]
-    session.info["audit"] = AuditContext(actor=ctx.actor, reason=reason, request_id=ctx.request_id)

@@ -24,7 +24,7 @@ class Figure:
 def site_figures(*, actor: Actor) -> list[Figure]:
     figures: list[Figure] = []
     if actor.can("auth.view_users"):
-        active = [u for u in auth.list_users(actor=actor, include_inactive=False)]
+        active = [u for u in auth.list_users(actor=actor, active=True)]
         figures.append(Figure("users", len(active), "/users"))
     if actor.can("audit.view"):
         zone = ZoneInfo(get_settings().site_timezone)
