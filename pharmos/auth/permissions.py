@@ -69,3 +69,12 @@ def segregation_conflict(permissions: set[str]) -> str | None:
             f"(would hold {', '.join(admin)} and {', '.join(qa)})."
         )
     return None
+
+
+def grant_to_builtin_roles(grants: dict[str, set[str]]) -> None:
+    """Let a module add its permissions to the built-in roles (role name → permission codes)."""
+    for role, codes in grants.items():
+        unknown = codes - PERMISSIONS.keys()
+        if unknown:
+            raise ValueError(f"unregistered permissions for role {role}: {sorted(unknown)}")
+        BUILTIN_ROLES[role][2].update(codes)

@@ -35,6 +35,7 @@ MEANINGS: dict[str, tuple[str, str]] = {
     "rejected": ("Rejected", "拒绝"),
     "performed": ("Performed", "执行"),
     "acknowledged": ("Read and understood", "已阅读并理解"),
+    "held": ("Placed on hold", "冻结"),
 }
 # Meanings that approve someone else's work: never by the record's author.
 APPROVAL_MEANINGS = frozenset({"approved", "released"})

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 
 def utcnow() -> datetime:
@@ -15,3 +15,12 @@ def as_utc(value: datetime) -> datetime:
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
     return value.astimezone(UTC)
+
+
+def site_today() -> date:
+    """Today's date where the site is: expiry and retest dates are calendar dates there."""
+    from zoneinfo import ZoneInfo
+
+    from pharmos.core.config import get_settings
+
+    return utcnow().astimezone(ZoneInfo(get_settings().site_timezone)).date()
