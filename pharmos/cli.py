@@ -8,7 +8,7 @@ prints. Every change it makes is attributed to the operating-system account that
 from __future__ import annotations
 
 import sys
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
@@ -54,6 +54,8 @@ audit_app = typer.Typer(no_args_is_help=True, help="The hash-chained audit trail
 app.add_typer(user_app, name="user")
 app.add_typer(role_app, name="role")
 app.add_typer(audit_app, name="audit")
+materials_app = typer.Typer(no_args_is_help=True, help="Materials and warehouse jobs.")
+app.add_typer(materials_app, name="materials")
 
 
 def _actor() -> Actor:
@@ -348,3 +350,27 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+# ---------------------------------------------------------------- materials
+
+
+@materials_app.command("daily-review")
+def materials_daily_review(
+    today: Annotated[str | None, typer.Option(help="Review as of this date (ISO; default: today at the site)")] = None,
+) -> None:
+    """Expire lots past their expiry date and list lots expiring or due for retest (run daily, e.g. from cron)."""
+    from pharmos.materials import service as materials
+
+    try:
+        as_of = date.fromisoformat(today) if today else None
+    except ValueError:
+        raise ValidationFailed.on("today", f"{today!r} is not an ISO date such as 2026-03-01.") from None
+    result = materials.run_daily_stock_review(actor=Actor.system("job:daily-stock-review"), today=as_of)
+    console.print(f"Stock review for {result.run_on.isoformat()}: {len(result.expired)} lot(s) expired, "
+                  f"{len(result.expiring)} expiring soon, {len(result.retest_due)} due for retest.")
+    for number in result.expired:
+        console.print(f"  expired: {number}")
+    for row in (*result.expiring, *result.retest_due):
+        console.print(f"  {row.lot_number} {row.material_code} expires {row.expires_on.isoformat()}"
+                      + (f", retest {row.retest_on.isoformat()}" if row.retest_on else ""))
