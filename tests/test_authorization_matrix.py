@@ -24,6 +24,7 @@ PATH_VALUES = {
     "collection": "controlled-settings",
     "record_id": "1",
     "name": "submit",
+    "material_code": "NO-SUCH-MATERIAL",
 }
 # Routes that end the caller's session go last so the token stays usable for the others.
 SESSION_ENDING = {"/api/v1/auth/logout"}
