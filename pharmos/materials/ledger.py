@@ -13,8 +13,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any, cast
 
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, CursorResult, Update, func, select, update
 from sqlalchemy.orm import Session
 
 from pharmos.core.actor import Actor
@@ -34,6 +35,18 @@ MOVEMENT_KINDS: dict[str, tuple[str, str]] = {
 # Movements that take quantity out of a container, and those that only change its place.
 CONSUMING = frozenset({"issue", "sampling", "destruction"})
 RELOCATING = frozenset({"put_away", "transfer"})
+
+
+def _exact(expression: ColumnElement[Decimal]) -> ColumnElement[Decimal]:
+    # SQLite keeps NUMERIC as binary floating point: 0.3 - 0.1 - 0.2 is -2.8e-17 there, which
+    # would refuse issuing the last 0.2 kg and leave dust behind. Rounding to the ledger's
+    # resolution (units.QUANTUM) keeps balances exact; on PostgreSQL numeric it changes nothing.
+    return func.round(expression, 6)
+
+
+def _rows_changed(session: Session, stmt: Update) -> int:
+    result = cast("CursorResult[Any]", session.execute(stmt))
+    return result.rowcount
 
 
 def post_movement(
@@ -62,12 +75,13 @@ def post_movement(
     from_location = container.location_id
     if change != 0:
         stmt = (update(Container).where(Container.id == container.id)
-                .values(quantity=Container.quantity + change, reserved=Container.reserved - consume_reserved))
+                .values(quantity=_exact(Container.quantity + change),
+                        reserved=_exact(Container.reserved - consume_reserved)))
         if change < 0:
             # No movement can make a balance negative or eat into someone else's reservation.
-            stmt = stmt.where(Container.quantity - Container.reserved + change + consume_reserved >= 0,
-                              Container.reserved - consume_reserved >= 0)
-        if session.execute(stmt.execution_options(synchronize_session=False)).rowcount != 1:
+            stmt = stmt.where(_exact(Container.quantity - Container.reserved + change + consume_reserved) >= 0,
+                              _exact(Container.reserved - consume_reserved) >= 0)
+        if _rows_changed(session, stmt.execution_options(synchronize_session=False)) != 1:
             session.expire(container, ["quantity", "reserved"])
             available = session.scalar(select(Container.quantity - Container.reserved)
                                        .where(Container.id == container.id))
@@ -93,10 +107,10 @@ def post_movement(
 def change_reservation(session: Session, *, container: Container, change: Decimal) -> None:
     """Reserve (positive) or un-reserve (negative) quantity of a container, never beyond what it holds."""
     stmt = (update(Container).where(Container.id == container.id,
-                                    Container.reserved + change >= 0,
-                                    Container.quantity - Container.reserved - change >= 0)
-            .values(reserved=Container.reserved + change).execution_options(synchronize_session=False))
-    if session.execute(stmt).rowcount != 1:
+                                    _exact(Container.reserved + change) >= 0,
+                                    _exact(Container.quantity - Container.reserved - change) >= 0)
+            .values(reserved=_exact(Container.reserved + change)).execution_options(synchronize_session=False))
+    if _rows_changed(session, stmt) != 1:
         raise Conflict(f"Container {container.number} does not have {change} available to reserve.",
                        [FieldProblem("quantity", f"Not enough available in container {container.number}.")])
     session.expire(container, ["reserved"])

@@ -119,8 +119,14 @@ def _mark_counter(_session: Session, record: Any, actor: Actor) -> None:
 def _post_variances(session: Session, record: Any, actor: Actor) -> None:
     from pharmos.materials.ledger import post_movement
 
-    for line in session.scalars(select(CycleCountLine).where(CycleCountLine.count_id == record.id)):
-        container = session.get(Container, line.container_id, with_for_update=True)
+    lines = list(session.scalars(select(CycleCountLine).where(CycleCountLine.count_id == record.id)))
+    # Lock every counted container before the first posting takes the audit-chain lock, in id
+    # order like the stock services, so an issue running meanwhile cannot deadlock with us.
+    containers = {c.id: c for c in session.scalars(
+        select(Container).where(Container.id.in_([line.container_id for line in lines]))
+        .order_by(Container.id).with_for_update())}
+    for line in lines:
+        container = containers.get(line.container_id)
         assert container is not None and line.counted is not None
         # The variance is taken against the balance now, not when counting started.
         change = line.counted - container.quantity
