@@ -31,6 +31,7 @@ def install_web(app: FastAPI) -> HtmlRenderer:
     """Mount pages and static files; return the HTML error renderer."""
     from pharmos.auth.pages import pages as auth_pages
     from pharmos.compliance.pages import pages as compliance_pages
+    from pharmos.materials.pages import pages as materials_pages
     from pharmos.site.pages import pages as site_pages
     from pharmos.web.pages import pages as shell_pages
 
@@ -39,4 +40,5 @@ def install_web(app: FastAPI) -> HtmlRenderer:
     app.include_router(auth_pages)
     app.include_router(compliance_pages)
     app.include_router(site_pages)
+    app.include_router(materials_pages)
     return render_error

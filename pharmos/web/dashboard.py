@@ -11,6 +11,7 @@ from pharmos.compliance import service as compliance
 from pharmos.core.actor import Actor
 from pharmos.core.clock import utcnow
 from pharmos.core.config import get_settings
+from pharmos.materials import service as materials
 from pharmos.site import service as site
 
 
@@ -34,4 +35,12 @@ def site_figures(*, actor: Actor) -> list[Figure]:
     if actor.can("settings.view"):
         in_review = site.list_settings(actor=actor, state="in_review", limit=1000)
         figures.append(Figure("settings_in_review", len(in_review), "/settings?state=in_review"))
+    if actor.can("materials.view"):
+        # Only QC-tested lots can be released (EU GMP Part I 5.61): those are the ones waiting for QA.
+        awaiting = materials.list_lots(actor=actor, state="under_test", limit=1000)
+        figures.append(Figure("lots_awaiting_release", len(awaiting), "/lots?state=under_test"))
+        expiring = materials.list_lots(actor=actor, expiring_within_days=30, limit=1000)
+        figures.append(Figure("lots_expiring_30", len(expiring), "/stock/expiry#within-30"))
+        flagged = materials.list_lots(actor=actor, flagged=True, limit=1000)
+        figures.append(Figure("lots_flagged", len(flagged), "/lots?flagged=1"))
     return figures
