@@ -1,5 +1,8 @@
 """The demo site: a Chinese biologics plant (华东生物制药有限公司) built through the services.
 
+Staff and controlled settings are here; the warehouse (materials, suppliers, lots, stock)
+is in ``pharmos.demo_materials``.
+
 Everything here goes through the same services, lifecycles and signatures as real use,
 so the demo's audit trail is a genuine, verifiable chain and its records have real
 electronic signatures. Demo passwords are documented on purpose: never load this into
@@ -13,6 +16,7 @@ from typing import NamedTuple
 from pharmos.auth import service as auth
 from pharmos.compliance.lifecycle import apply_transition
 from pharmos.core.actor import Actor
+from pharmos.demo_materials import load_demo_materials
 from pharmos.site import lifecycle as _site_lifecycle  # noqa: F401 - registers the settings lifecycle
 from pharmos.site import service as site
 
@@ -111,6 +115,10 @@ def _load_settings() -> None:
     _make_effective(author, approver, "deviation.due_days.minor", "15", "轻微偏差自发现起关闭期限（天）")
     _make_effective(author, approver, "deviation.due_days.critical", "30",
                     "重大偏差自发现起关闭期限（天），含根本原因调查")
+    # The warehouse keeps quarantine, released and rejected ambient stock in separate zones.
+    _make_effective(author, approver, "materials.status_by_zone", "true",
+                    "常温库按区域管理物料状态（待验区/合格品区/不合格品区）；冷库按系统状态管理")
+    _make_effective(author, approver, "materials.short_dated_days", "30", "距有效期不足该天数的批次发料须经QA批准")
 
     # Superseded: the periodic review interval was shortened from 36 to 24 months.
     _make_effective(author, approver, "document.periodic_review_months", "36", "SOP定期回顾周期（月）")
@@ -124,7 +132,7 @@ def _load_settings() -> None:
     _submit(author, pending)
 
     # Draft: returned by QA with a reason, then revised by its author; not resubmitted yet.
-    draft = _draft(second_author, "lot.expiry_warning_days", "60", "物料批次有效期预警天数")
+    draft = _draft(second_author, "materials.expiry_warning_days", "60", "物料批次有效期预警天数")
     _submit(second_author, draft)
     apply_transition(actor=approver, collection=_COLLECTION, record_id=draft, name="return",
                      reason="请与仓储物流部确认：冷库物料周转快，建议30天")
@@ -137,4 +145,5 @@ def load_demo_site(*, actor: Actor) -> tuple[DemoLogin, ...]:
     auth.ensure_builtin_roles(actor=actor)
     _create_staff(actor)
     _load_settings()
+    load_demo_materials(sign_in=_signed_in, password=DEMO_PASSWORD)
     return DEMO_LOGINS

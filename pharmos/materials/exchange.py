@@ -609,7 +609,8 @@ def import_opening_stock(*, actor: Actor, content: bytes, filename: str, reason:
     ``unit`` (kg g mg L mL each or one of the material's pack units, convertible to its base
     unit), ``location_code`` (an active bin whose storage class satisfies the material),
     ``expires_on`` (YYYY-MM-DD; stock already past it is imported too, because it is
-    physically held until destroyed, and the next daily stock review marks it expired); optional ``containers`` (1–999, default 1;
+    physically held until destroyed, and the next daily stock review marks it expired);
+    optional ``containers`` (1–999, default 1;
     the quantity is split evenly, the remainder on the last), ``supplier_code`` (an existing
     supplier), ``supplier_lot``, ``manufactured_on`` (not in the future, before expiry),
     ``retest_on`` (after manufacture, not after expiry; defaults from the material's retest

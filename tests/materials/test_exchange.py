@@ -393,7 +393,7 @@ def test_opening_stock_reports_every_bad_row_and_writes_nothing(warehouse: dict[
                          ["RM-0001", "10", "kg", "0", "AMB-A01", expiry, "", "", "", ""],          # 6
                          ["CM-0002", "10", "L", "1", "AMB-A01", expiry, "", "", "", ""],           # 7 wrong class
                          ["RM-0001", "10", "kg", "1", "AMB-A01", "31/12/2027", "", "", "", ""],    # 8
-                         ["RM-0001", "10", "kg", "1", "AMB-A01", "2020-01-01", "", "", "", ""],    # 9 good (expired stock)
+                         ["RM-0001", "10", "kg", "1", "AMB-A01", "2020-01-01", "", "", "", ""],    # 9 good: expired
                          ["RM-0001", "10", "kg", "1", "AMB", expiry, "", "", "", ""],              # 10 a zone
                          ["RM-0001", "10", "kg", "1", "AMB-A01", expiry, "", "", "SUP-404", ""],   # 11
                          ["RM-0001", "10", "kg", "1", "AMB-A01", expiry, "", "", "", "A1"],        # 12 duplicate
