@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ["audit_verify.py", "audited_writes.py", "http_load.py"]
+BENCHMARKS = ["audit_verify.py", "audited_writes.py", "http_load.py", "materials_stock.py"]
 
 
 def main() -> int:

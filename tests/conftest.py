@@ -5,7 +5,10 @@ Under CI=true an unreachable PostgreSQL fails the run instead of skipping it.
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -41,12 +44,12 @@ def require_postgres() -> None:
     pytest.skip(reason)
 
 
-def create_pg_database() -> str:
+def create_pg_database(template: str | None = None) -> str:
     import psycopg
 
     name = f"pharmos_test_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(PG_ADMIN_URL.replace("postgresql+psycopg", "postgresql"), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
     return PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
 
 
@@ -70,23 +73,61 @@ def _isolated_settings(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     reset_settings_cache()
 
 
+_TEMPLATES: dict[str, str] = {}
+
+
+def _sqlite_template() -> Path:
+    """One migrated SQLite file per test process; each test gets a copy (migrating is the slow part)."""
+    from pharmos.core.migrate import upgrade_head
+
+    if "sqlite" not in _TEMPLATES:
+        import tempfile
+
+        path = Path(tempfile.mkdtemp(prefix="pharmos-template-")) / "template.db"
+        upgrade_head(f"sqlite:///{path}")
+        get_database().dispose()  # closes the last connection: SQLite folds the WAL into the file
+        _TEMPLATES["sqlite"] = str(path)
+    return Path(_TEMPLATES["sqlite"])
+
+
+def _pg_template() -> str:
+    """One migrated PostgreSQL database per test process, cloned with CREATE DATABASE … TEMPLATE."""
+    from pharmos.core.migrate import upgrade_head
+
+    if "postgres" not in _TEMPLATES:
+        url = create_pg_database()
+        upgrade_head(url)
+        get_database().dispose()  # a template must have no open connections
+        _TEMPLATES["postgres"] = url.rsplit("/", 1)[1]
+        atexit.register(_drop_pg_template, _TEMPLATES["postgres"])
+    return _TEMPLATES["postgres"]
+
+
+def _drop_pg_template(name: str) -> None:
+    import psycopg
+
+    with contextlib.suppress(Exception), psycopg.connect(
+            PG_ADMIN_URL.replace("postgresql+psycopg", "postgresql"), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 @contextmanager
 def migrated_database(backend: str, tmp_path: Path) -> Iterator[str]:
     """A freshly migrated database on ``backend``; the PostgreSQL one is dropped afterwards."""
-    from pharmos.core.migrate import upgrade_head
-
     if backend == "sqlite":
-        url = f"sqlite:///{tmp_path / 'pharmos.db'}"
-        upgrade_head(url)
+        target = tmp_path / "pharmos.db"
+        shutil.copyfile(_sqlite_template(), target)
+        url = f"sqlite:///{target}"
+        configure_database(url)
         try:
             yield url
         finally:
             get_database().dispose()
         return
     require_postgres()
-    url = create_pg_database()
+    url = create_pg_database(template=_pg_template())
+    configure_database(url)
     try:
-        upgrade_head(url)
         yield url
     finally:
         drop_pg_database(url)

@@ -18,7 +18,6 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import HTMLResponse
 
 from pharmos.api.policy import requires
-from pharmos.compliance import service as compliance
 from pharmos.compliance.lifecycle import apply_transition, available_transitions
 from pharmos.compliance.signatures import MEANINGS
 from pharmos.core.actor import Actor
@@ -469,13 +468,7 @@ def lot_list(request: Request, actor: Viewer, state: str = "", flagged: str = ""
 
 def _lot_detail(*, actor: Actor, record_id: int) -> dict[str, Any]:
     lot = service.get_lot(actor=actor, lot_id=record_id)
-    history = None
-    if actor.can("audit.view"):
-        # The status history is the lot's own audit trail (21 CFR 11.10(e)), shown to whoever may read it.
-        entries = compliance.search_audit(actor=actor, query=compliance.AuditQuery(
-            record_type="lot", record_id=str(record_id)), limit=500)
-        history = [e for e in entries if "state" in e.changes]
-    return {"lot": lot, "history": history,
+    return {"lot": lot,
             "transitions": available_transitions(actor=actor, collection=LOT_LIFECYCLE.collection,
                                                  record_id=record_id),
             "movements": service.list_movements(actor=actor, lot_id=record_id, limit=LIST_LIMIT)}

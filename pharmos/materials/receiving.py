@@ -19,10 +19,11 @@ from decimal import ROUND_DOWN, Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import orjson
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from pharmos.compliance.audit import record_event
+from pharmos.compliance.audit import AuditEntry, record_event
 from pharmos.compliance.signatures import authenticate_signer, separation_problem, sign, signatures_for
 from pharmos.core.actor import Actor
 from pharmos.core.clock import site_today, utcnow
@@ -58,6 +59,7 @@ from pharmos.materials.views import (
     PurchaseOrderLineView,
     PurchaseOrderView,
     ReceiptView,
+    StatusChange,
 )
 from pharmos.site.service import effective_value
 
@@ -230,8 +232,22 @@ def lot_views(session: Session, lots: Sequence[Lot], *, short_dated: int, with_d
             use_problems=tuple(use_problems_of(lot, material, at=at, short_dated=short_dated)),
             containers=tuple(containers[lot.id]),
             signatures=tuple(signatures_for(session, lot)) if with_details else (),
+            history=tuple(status_history(session, record_type="lot", record_id=lot.id)) if with_details else (),
         ))
     return views
+
+
+def status_history(session: Session, *, record_type: str, record_id: int) -> list[StatusChange]:
+    """The record's state changes from its audit entries, oldest first."""
+    changes = []
+    for entry in session.scalars(select(AuditEntry).where(
+            AuditEntry.record_type == record_type, AuditEntry.record_id == str(record_id)).order_by(AuditEntry.id)):
+        state = orjson.loads(entry.changes).get("state")
+        if isinstance(state, list) and len(state) == 2:
+            changes.append(StatusChange(entry.at, entry.actor, state[0], state[1], entry.reason))
+        elif isinstance(state, str):
+            changes.append(StatusChange(entry.at, entry.actor, None, state, entry.reason))
+    return changes
 
 
 def _order_views(session: Session, orders: Sequence[PurchaseOrder]) -> list[PurchaseOrderView]:

@@ -125,6 +125,17 @@ class ContainerView:
 
 
 @dataclass(frozen=True)
+class StatusChange:
+    """One state change of a record, read from its audit trail (21 CFR 11.10(e))."""
+
+    at: datetime
+    actor: str
+    from_state: str | None
+    to_state: str
+    reason: str | None
+
+
+@dataclass(frozen=True)
 class LotView:
     id: int
     number: str
@@ -154,6 +165,8 @@ class LotView:
     use_problems: tuple[str, ...] = ()
     containers: tuple[ContainerView, ...] = ()
     signatures: tuple[SignatureView, ...] = ()
+    # Every status the lot has been in, oldest first: shown to anyone who may see the lot.
+    history: tuple[StatusChange, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -176,6 +176,11 @@ def test_qa_releases_holds_and_rejects_lots_with_signatures(site: dict[str, Acto
     rejected = materials.get_lot(actor=dock.qa, lot_id=other.id)
     assert rejected.state == "rejected" and rejected.signatures[0].printed_name == "李娜"
     assert materials.lot_use_problems(lot_id=other.id) == [f"Lot {other.number} is rejected, not released."]
+    # the status history is read from the audit trail, and shown to a viewer without audit rights
+    history = materials.get_lot(actor=site["viewer.chen"], lot_id=released.id).history
+    assert [(h.from_state, h.to_state) for h in history] == [
+        (None, "quarantine"), ("quarantine", "under_test"), ("under_test", "released"), ("released", "quarantine")]
+    assert history[-1].actor == "qa.li" and history[-1].reason == "Customer complaint CMP-7"
 
 
 def test_a_cold_chain_excursion_flags_the_lot_for_qa_before_release(site: dict[str, Actor]) -> None:
