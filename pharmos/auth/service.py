@@ -88,10 +88,6 @@ def password_problems(username: str, password: str, *, field: str = "password") 
     return problems
 
 
-def _require(actor: Actor, permission: str) -> None:
-    if not actor.can(permission):
-        raise PermissionDenied(f"You do not have the permission {permission}.")
-
 
 def _user_by_username(session: Session, username: str) -> User:
     user = session.scalar(select(User).where(User.username == username))
@@ -155,7 +151,7 @@ def ensure_builtin_roles(*, actor: Actor) -> None:
 
 
 def grant_role(*, actor: Actor, username: str, role: str, reason: str | None = None) -> None:
-    _require(actor, "auth.manage_roles")
+    actor.require("auth.manage_roles")
     with transaction(actor=actor, reason=reason or f"Role {role} granted") as session:
         user = _user_by_username(session, username)
         role_row = _role_by_name(session, role)
@@ -171,7 +167,7 @@ def grant_role(*, actor: Actor, username: str, role: str, reason: str | None = N
 
 
 def revoke_role(*, actor: Actor, username: str, role: str, reason: str | None = None) -> None:
-    _require(actor, "auth.manage_roles")
+    actor.require("auth.manage_roles")
     with transaction(actor=actor, reason=reason or f"Role {role} revoked") as session:
         user = _user_by_username(session, username)
         role_row = _role_by_name(session, role)
@@ -194,7 +190,7 @@ class RoleView:
 
 
 def list_roles(*, actor: Actor) -> list[RoleView]:
-    _require(actor, "auth.view_users")
+    actor.require("auth.view_users")
     with read_session() as session:
         roles = session.scalars(select(Role).order_by(Role.id)).all()
         out = []
@@ -264,7 +260,7 @@ def create_user(
     roles: list[str] | None = None,
     must_change_password: bool = False,
 ) -> UserView:
-    _require(actor, "auth.manage_users")
+    actor.require("auth.manage_users")
     username = username.strip().lower()
     problems = _validate_profile(username, full_name, email, language) + password_problems(username, password)
     if problems:
@@ -297,7 +293,7 @@ def create_user(
 def list_users(*, actor: Actor, active: bool | None = None, role: str | None = None,
                after_id: int | None = None, limit: int | None = None) -> list[UserView]:
     """Users by username, or by id when paging (``after_id``/``limit``, the API's cursor order)."""
-    _require(actor, "auth.view_users")
+    actor.require("auth.view_users")
     with read_session() as session:
         stmt = select(User)
         if active is not None:
@@ -317,13 +313,13 @@ def list_users(*, actor: Actor, active: bool | None = None, role: str | None = N
 
 def get_user(*, actor: Actor, username: str) -> UserView:
     if actor.username != username:
-        _require(actor, "auth.view_users")
+        actor.require("auth.view_users")
     with read_session() as session:
         return _view(session, _user_by_username(session, username))
 
 
 def deactivate_user(*, actor: Actor, username: str, reason: str) -> None:
-    _require(actor, "auth.manage_users")
+    actor.require("auth.manage_users")
     if not reason.strip():
         raise ValidationFailed.on("reason", "A reason is required to deactivate a user.")
     with transaction(actor=actor, reason=reason) as session:
@@ -340,7 +336,7 @@ def deactivate_user(*, actor: Actor, username: str, reason: str) -> None:
 
 
 def unlock_user(*, actor: Actor, username: str, reason: str) -> None:
-    _require(actor, "auth.manage_users")
+    actor.require("auth.manage_users")
     if not reason.strip():
         raise ValidationFailed.on("reason", "A reason is required to unlock an account.")
     with transaction(actor=actor, reason=reason) as session:
@@ -356,7 +352,7 @@ def _temporary_password() -> str:
 
 def reset_password(*, actor: Actor, username: str, reason: str | None = None) -> str:
     """Issue a one-time temporary password; the user must change it before signing."""
-    _require(actor, "auth.manage_users")
+    actor.require("auth.manage_users")
     temp = _temporary_password()
     with transaction(actor=actor, reason=reason or "Password reset by administrator") as session:
         user = _user_by_username(session, username)

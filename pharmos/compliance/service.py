@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from pharmos.compliance.audit import AuditEntry, VerificationResult, verify_chain
 from pharmos.core.actor import Actor
 from pharmos.core.db import read_session
-from pharmos.core.errors import PermissionDenied, ValidationFailed
+from pharmos.core.errors import ValidationFailed
 
 
 @dataclass(frozen=True)
@@ -40,10 +40,6 @@ class AuditQuery:
     until: datetime | None = None
 
 
-def _require(actor: Actor, permission: str) -> None:
-    if not actor.can(permission):
-        raise PermissionDenied(f"You do not have the permission {permission}.")
-
 
 def parse_record_ref(ref: str) -> tuple[str, str]:
     """``TYPE:ID`` as used by the CLI and the viewer's filter."""
@@ -55,7 +51,7 @@ def parse_record_ref(ref: str) -> tuple[str, str]:
 
 def search_audit(*, actor: Actor, query: AuditQuery, after_id: int | None = None, limit: int = 100,
                  newest_first: bool = False) -> list[AuditEntryView]:
-    _require(actor, "audit.view")
+    actor.require("audit.view")
     for name in ("since", "until"):
         moment = getattr(query, name)
         if moment is not None and moment.tzinfo is None:
@@ -88,13 +84,13 @@ def search_audit(*, actor: Actor, query: AuditQuery, after_id: int | None = None
 
 
 def verify_audit_trail(*, actor: Actor) -> VerificationResult:
-    _require(actor, "audit.view")
+    actor.require("audit.view")
     with read_session() as session:
         return verify_chain(session)
 
 
 def count_audit_entries(*, actor: Actor, since: datetime) -> int:
     """How many audit entries were written since a moment (the dashboard's activity figure)."""
-    _require(actor, "audit.view")
+    actor.require("audit.view")
     with read_session() as session:
         return session.scalar(select(func.count(AuditEntry.id)).where(AuditEntry.at >= since)) or 0

@@ -19,6 +19,13 @@ class Actor:
     def can(self, permission: str) -> bool:
         return self.kind == "system" or permission in self.permissions
 
+    def require(self, permission: str) -> None:
+        """Refuse with PermissionDenied unless the actor holds ``permission`` (every service's first check)."""
+        if not self.can(permission):
+            from pharmos.core.errors import PermissionDenied
+
+            raise PermissionDenied(f"You do not have the permission {permission}.")
+
     @classmethod
     def system(cls, name: str = "system") -> Actor:
         return cls(username=name, full_name=name, kind="system")

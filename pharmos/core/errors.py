@@ -59,3 +59,12 @@ class TransitionRefused(DomainError):
 class SignatureRefused(DomainError):
     def __init__(self, message: str, fields: list[FieldProblem] | None = None, status: int = 403) -> None:
         super().__init__(message, fields or [], status, "signature-refused")
+
+
+def required_reason(reason: str | None) -> str:
+    """The reason for a change, stripped; a ValidationFailed naming ``reason`` when it is blank."""
+    # EU GMP Annex 11 §9: a change to GMP data records why it was made.
+    text = (reason or "").strip()
+    if not text:
+        raise ValidationFailed.on("reason", "A reason for the change is required.")
+    return text

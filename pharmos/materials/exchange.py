@@ -30,7 +30,7 @@ from pharmos.core.actor import Actor
 from pharmos.core.clock import as_utc, site_today, utcnow
 from pharmos.core.config import get_settings
 from pharmos.core.db import read_session, transaction
-from pharmos.core.errors import Conflict, FieldProblem, NotFound, PermissionDenied, ValidationFailed
+from pharmos.core.errors import Conflict, FieldProblem, NotFound, ValidationFailed, required_reason
 from pharmos.materials import inventory, master, receiving
 from pharmos.materials.labels import ContainerLabel, label_status, render_labels
 from pharmos.materials.models import Container, Lot, Material, StorageLocation, Supplier
@@ -77,10 +77,6 @@ OPENING_STOCK_COLUMNS = (*OPENING_STOCK_REQUIRED, "containers", "supplier_code",
 _TRUE = frozenset({"true", "yes", "y", "1", "是", "x", "✓"})
 _FALSE = frozenset({"false", "no", "n", "0", "否"})
 
-
-def _require(actor: Actor, permission: str) -> None:
-    if not actor.can(permission):
-        raise PermissionDenied(f"You do not have the permission {permission}.")
 
 
 def _format(fmt: str) -> str:
@@ -466,12 +462,6 @@ def _pack_units(reader: _RowReader) -> dict[str, str] | None:
     return found
 
 
-def _import_reason(reason: str) -> str:
-    if not (reason or "").strip():
-        # EU GMP Annex 11 §9: a change to GMP data carries its reason.
-        raise ValidationFailed.on("reason", "A reason for the import is required.")
-    return reason.strip()
-
 
 def _refuse(problems: list[FieldProblem], rows: int) -> ValidationFailed:
     failing = len({p.field.split(":", 1)[0] for p in problems})
@@ -500,8 +490,8 @@ def import_materials(*, actor: Actor, content: bytes, filename: str, reason: str
     version. Every row's problems are reported together (field ``row N: column``) and nothing
     is written unless every row is acceptable; then all rows go in in one transaction.
     """
-    _require(actor, "materials.import")
-    reason = _import_reason(reason)
+    actor.require("materials.import")
+    reason = required_reason(reason)
     rows = _read_table(content, filename, required=MATERIAL_REQUIRED,
                        optional=MATERIAL_COLUMNS[len(MATERIAL_REQUIRED):], ignored=MATERIAL_EXPORT_ONLY)
     problems: list[FieldProblem] = []
@@ -621,8 +611,8 @@ def import_opening_stock(*, actor: Actor, content: bytes, filename: str, reason:
     other lot. Every row's problems are reported together (``row N: column``); nothing is
     written unless every row is acceptable, then all rows go in in one transaction.
     """
-    _require(actor, "materials.import")
-    reason = _import_reason(reason)
+    actor.require("materials.import")
+    reason = required_reason(reason)
     rows = _read_table(content, filename, required=OPENING_STOCK_REQUIRED,
                        optional=OPENING_STOCK_COLUMNS[len(OPENING_STOCK_REQUIRED):])
     today = site_today()
@@ -771,7 +761,7 @@ def lot_labels_pdf(*, actor: Actor, lot_id: int, container_numbers: Sequence[str
     lot). The status shown is the lot's, or EXPIRED once its expiry date is reached. Each
     printing is recorded in the audit trail (action ``labels_printed``) for label reconciliation.
     """
-    _require(actor, "materials.view")
+    actor.require("materials.view")
     settings = get_settings()
     now = utcnow()
     today = site_today()

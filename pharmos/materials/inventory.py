@@ -31,7 +31,6 @@ from pharmos.core.errors import (
     Conflict,
     FieldProblem,
     NotFound,
-    PermissionDenied,
     TransitionRefused,
     ValidationFailed,
 )
@@ -110,10 +109,6 @@ REVIEW_RECORD_TYPE = "stock_review"
 
 # ---------------------------------------------------------------- input checks
 
-
-def _require(actor: Actor, permission: str) -> None:
-    if not actor.can(permission):
-        raise PermissionDenied(f"You do not have the permission {permission}.")
 
 
 def _text(value: object, field: str, *, max_length: int, required: str | None = None) -> str:
@@ -271,7 +266,7 @@ def _reservation_line(session: Session, reservation: StockReservation, container
 
 
 def _relocate(*, actor: Actor, kind: str, container_number: str, to_location_code: str, reason: str) -> MovementView:
-    _require(actor, "stock.move")
+    actor.require("stock.move")
     by_zone = _status_by_zone()
     reason = _text(reason, "reason", max_length=2000)
     label = "Put-away" if kind == "put_away" else "Transfer"
@@ -315,7 +310,7 @@ def _earlier_usable(session: Session, lot: Lot, container: Container, *, today: 
 def issue_stock(*, actor: Actor, container_number: str, quantity: Decimal | str | int, unit: str, reference: str,
                 reservation_id: int | None = None, fefo_override_reason: str = "") -> MovementView:
     """Issue stock of a usable lot to production (``reference``: the batch or order it is for)."""
-    _require(actor, "stock.issue")
+    actor.require("stock.issue")
     entered = parse_quantity(quantity)
     reference = _text(reference, "reference", max_length=100,
                       required="Say what the stock is issued for (batch or order number).")
@@ -366,7 +361,7 @@ def issue_stock(*, actor: Actor, container_number: str, quantity: Decimal | str 
 def return_stock(*, actor: Actor, container_number: str, quantity: Decimal | str | int, unit: str,
                  to_location_code: str, reason: str, reference: str = "") -> MovementView:
     """Put unused issued stock back into its container and a bin."""
-    _require(actor, "stock.move")
+    actor.require("stock.move")
     entered = parse_quantity(quantity)
     reason = _reason(reason)
     reference = _text(reference, "reference", max_length=100)
@@ -392,7 +387,7 @@ def return_stock(*, actor: Actor, container_number: str, quantity: Decimal | str
 def adjust_stock(*, actor: Actor, container_number: str, change: Decimal | str | int, unit: str,
                  reason: str) -> MovementView:
     """Correct a container's balance by a signed quantity (found damaged, weighed short…)."""
-    _require(actor, "stock.adjust")
+    actor.require("stock.adjust")
     signed = _signed_change(change)
     reason = _reason(reason)
     with transaction(actor=actor, reason=reason) as session:
@@ -424,7 +419,7 @@ def _take_out(session: Session, *, actor: Actor, kind: str, container: Container
 def sample_lot(*, actor: Actor, container_number: str, quantity: Decimal | str | int, unit: str,
                reason: str = "QC sampling", reference: str = "") -> MovementView:
     """Take a sample out of a container for QC (quarantined, under test or released lots)."""
-    _require(actor, "stock.sample")
+    actor.require("stock.sample")
     entered = parse_quantity(quantity)
     reason = _reason(reason)
     reference = _text(reference, "reference", max_length=100)
@@ -441,7 +436,7 @@ def sample_lot(*, actor: Actor, container_number: str, quantity: Decimal | str |
 def destroy_stock(*, actor: Actor, container_number: str, quantity: Decimal | str | int, unit: str,
                   reason: str) -> MovementView:
     """Write off destroyed stock of a rejected or expired lot."""
-    _require(actor, "stock.adjust")
+    actor.require("stock.adjust")
     entered = parse_quantity(quantity)
     reason = _reason(reason)
     today = site_today()
@@ -461,7 +456,7 @@ def destroy_stock(*, actor: Actor, container_number: str, quantity: Decimal | st
 def reserve_stock(*, actor: Actor, container_number: str, quantity: Decimal | str | int, unit: str,
                   purpose: str) -> AllocationLine:
     """Promise part of a usable container to ``purpose`` (a batch order); issue it later against the reservation."""
-    _require(actor, "stock.issue")
+    actor.require("stock.issue")
     entered = parse_quantity(quantity)
     purpose = _text(purpose, "purpose", max_length=100, required="Say what the stock is reserved for.")
     short_dated = short_dated_days()
@@ -487,7 +482,7 @@ def reserve_stock(*, actor: Actor, container_number: str, quantity: Decimal | st
 
 def cancel_reservation(*, actor: Actor, reservation_id: int, reason: str) -> None:
     """Give a reservation's quantity back to the available stock."""
-    _require(actor, "stock.issue")
+    actor.require("stock.issue")
     reason = _reason(reason)
     with transaction(actor=actor, reason=reason) as session:
         reservation = session.get(StockReservation, reservation_id, with_for_update=True)
@@ -558,7 +553,7 @@ def allocate(*, actor: Actor, material_code: str, quantity: Decimal | str | int,
     minimum remaining shelf life (``min_remaining_days`` may ask for more, never for less),
     short-dated lots only with QA's approval. Order: expiry, lot number, container number.
     """
-    _require(actor, "stock.issue")
+    actor.require("stock.issue")
     code = _text(material_code, "material_code", max_length=40, required="A material code is required.")
     entered = parse_quantity(quantity)
     purpose = _text(purpose, "purpose", max_length=100, required="Say what the stock is allocated for.")
@@ -630,7 +625,7 @@ def allocate(*, actor: Actor, material_code: str, quantity: Decimal | str | int,
 def on_hand(*, actor: Actor, material_code: str | None = None, lot_id: int | None = None,
             location_code: str | None = None, group_by: str = "lot") -> list[OnHandRow]:
     """Stock on hand, reserved and available, summed from the containers' cached balances."""
-    _require(actor, "materials.view")
+    actor.require("materials.view")
     if group_by not in GROUPINGS:
         raise ValidationFailed.on("group_by", f"Group by one of {', '.join(GROUPINGS)}.")
     with read_session() as session:
@@ -698,7 +693,7 @@ def list_movements(*, actor: Actor, lot_id: int | None = None, material_code: st
                    kind: str | None = None, override_pending: bool | None = None, after_id: int | None = None,
                    limit: int = 50) -> list[MovementView]:
     """Ledger entries, oldest first (page on with ``after_id``)."""
-    _require(actor, "materials.view")
+    actor.require("materials.view")
     if kind is not None and kind not in MOVEMENT_KINDS:
         raise ValidationFailed.on("kind", f"Choose one of {', '.join(MOVEMENT_KINDS)}.")
     with read_session() as session:
@@ -720,7 +715,7 @@ def list_movements(*, actor: Actor, lot_id: int | None = None, material_code: st
 
 def review_fefo_override(*, actor: Actor, movement_id: int, comment: str) -> MovementView:
     """QA's review of an issue that did not follow first-expiry-first-out."""
-    _require(actor, "lots.review")
+    actor.require("lots.review")
     comment = _text(comment, "comment", max_length=2000, required="Record QA's assessment of the override.")
     with transaction(actor=actor, reason=comment) as session:
         movement = session.get(StockMovement, movement_id)
@@ -760,7 +755,7 @@ def _lots_in_stock() -> ColumnElement[bool]:
 
 def expiry_report(*, actor: Actor, within_days: int = 90) -> list[ExpiryRow]:
     """Lots in stock whose expiry or retest date falls within ``within_days`` (or has passed)."""
-    _require(actor, "materials.view")
+    actor.require("materials.view")
     if isinstance(within_days, bool) or not isinstance(within_days, int) or within_days < 0:
         raise ValidationFailed.on("within_days", "A whole number of days, 0 or more.")
     today = site_today()
@@ -784,7 +779,7 @@ def _previously_flagged(session: Session) -> set[str]:
 
 def run_daily_stock_review(*, actor: Actor, today: date | None = None) -> DailyReviewResult:
     """The daily job: expire lots past their expiry date and list lots expiring or due for retest soon."""
-    _require(actor, "lots.expire")
+    actor.require("lots.expire")
     run_on = today or site_today()
     window = setting_days("materials.expiry_warning_days", DEFAULT_EXPIRY_WARNING_DAYS)
     # The lifecycle's guard judges expiry by the real date; a run "as of" a later day cannot expire early.
@@ -845,7 +840,7 @@ def _count_view(session: Session, count: CycleCount, *, with_lines: bool = True,
 
 def open_cycle_count(*, actor: Actor, location_code: str) -> CycleCountView:
     """List every container holding stock under ``location_code`` for counting."""
-    _require(actor, "stock.count")
+    actor.require("stock.count")
     code = _text(location_code, "location_code", max_length=40, required="A location is required.")
     with transaction(actor=actor, reason=f"Cycle count of {code} opened") as session:
         location = session.scalar(select(StorageLocation).where(StorageLocation.code == code))
@@ -877,7 +872,7 @@ def open_cycle_count(*, actor: Actor, location_code: str) -> CycleCountView:
 def record_count(*, actor: Actor, count_id: int, container_number: str, counted: Decimal | str | int
                  ) -> CycleCountView:
     """Record what was found in one container (in the lot's base unit)."""
-    _require(actor, "stock.count")
+    actor.require("stock.count")
     value = _count_value(counted)
     number = _text(container_number, "container_number", max_length=50, required="A container number is required.")
     with transaction(actor=actor, reason="Cycle count recorded") as session:
@@ -896,7 +891,7 @@ def record_count(*, actor: Actor, count_id: int, container_number: str, counted:
 
 
 def get_cycle_count(*, actor: Actor, count_id: int) -> CycleCountView:
-    _require(actor, "materials.view")
+    actor.require("materials.view")
     with read_session() as session:
         count = session.get(CycleCount, count_id)
         if count is None:
@@ -907,7 +902,7 @@ def get_cycle_count(*, actor: Actor, count_id: int) -> CycleCountView:
 def list_cycle_counts(*, actor: Actor, state: str | None = None, after_id: int | None = None,
                       limit: int = 50) -> list[CycleCountView]:
     """Cycle counts, oldest first, without their lines."""
-    _require(actor, "materials.view")
+    actor.require("materials.view")
     if state is not None and state not in COUNT_LIFECYCLE.states:
         raise ValidationFailed.on("state", f"Choose one of {', '.join(COUNT_LIFECYCLE.states)}.")
     with read_session() as session:

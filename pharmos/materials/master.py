@@ -28,7 +28,7 @@ from pharmos.core.actor import Actor
 from pharmos.core.clock import site_today
 from pharmos.core.config import get_settings
 from pharmos.core.db import read_session, transaction
-from pharmos.core.errors import Conflict, FieldProblem, NotFound, PermissionDenied, ValidationFailed
+from pharmos.core.errors import Conflict, FieldProblem, NotFound, ValidationFailed, required_reason
 from pharmos.materials.lifecycle import MATERIAL_LIFECYCLE
 from pharmos.materials.models import (
     Container,
@@ -103,15 +103,6 @@ class _Keep(Enum):
 KEEP = _Keep.KEEP
 
 
-def _require(actor: Actor, permission: str) -> None:
-    if not actor.can(permission):
-        raise PermissionDenied(f"You do not have the permission {permission}.")
-
-
-def _require_reason(reason: str) -> str:
-    if not (reason or "").strip():
-        raise ValidationFailed.on("reason", "A reason for the change is required.")
-    return reason.strip()
 
 
 def _code_problem(field: str, code: object) -> FieldProblem | None:
@@ -331,7 +322,7 @@ def draft_material(
     pack_units: Mapping[str, Decimal | str | int] | None = None,
 ) -> MaterialView:
     """Draft version 1 of a new material code, or the next version of an approved one."""
-    _require(actor, "materials.edit")
+    actor.require("materials.edit")
     fields = dict(code=code, name_zh=name_zh, name_en=name_en, material_type=material_type, base_unit=base_unit,
                   storage_condition=storage_condition, protect_from_light=protect_from_light,
                   shelf_life_days=shelf_life_days, retest_interval_days=retest_interval_days,
@@ -364,8 +355,8 @@ def revise_material_draft(
     pack_units: Mapping[str, Decimal | str | int] | _Keep | None = KEEP,
 ) -> MaterialView:
     """Change a draft version (fields left out stay as they are; reason required, EU GMP Annex 11 §9)."""
-    _require(actor, "materials.edit")
-    why = _require_reason(reason)
+    actor.require("materials.edit")
+    why = required_reason(reason)
     given = {k: v for k, v in dict(
         name_zh=name_zh, name_en=name_en, material_type=material_type, base_unit=base_unit,
         storage_condition=storage_condition, protect_from_light=protect_from_light, shelf_life_days=shelf_life_days,
@@ -394,7 +385,7 @@ def revise_material_draft(
 
 
 def get_material(*, actor: Actor, material_id: int) -> MaterialView:
-    _require(actor, "materials.view")
+    actor.require("materials.view")
     with read_session() as session:
         row = session.get(Material, material_id)
         if row is None:
@@ -409,7 +400,7 @@ def approved_material(session: Session, code: str) -> Material | None:
 
 def current_material(*, actor: Actor, code: str) -> MaterialView:
     """The approved version of a material code."""
-    _require(actor, "materials.view")
+    actor.require("materials.view")
     with read_session() as session:
         row = approved_material(session, (code or "").strip())
         if row is None:
@@ -419,7 +410,7 @@ def current_material(*, actor: Actor, code: str) -> MaterialView:
 
 def list_materials(*, actor: Actor, state: str | None = None, material_type: str | None = None,
                    query: str | None = None, after_id: int | None = None, limit: int = 50) -> list[MaterialView]:
-    _require(actor, "materials.view")
+    actor.require("materials.view")
     if state is not None and state not in MATERIAL_LIFECYCLE.states:
         raise ValidationFailed.on("state", f"Unknown state {state!r}.")
     if material_type is not None and material_type not in MATERIAL_TYPES:
@@ -509,7 +500,7 @@ def _supplier_views(session: Session, rows: Sequence[Supplier]) -> list[Supplier
 def create_supplier(*, actor: Actor, code: str, name: str, name_en: str = "", kind: str = "manufacturer",
                     address: str = "", contact: str = "", last_audit_on: date | None = None,
                     next_audit_due: date | None = None) -> SupplierView:
-    _require(actor, "suppliers.edit")
+    actor.require("suppliers.edit")
     problems = [p for p in [_code_problem("code", code)] if p] + _supplier_problems(
         name=name, name_en=name_en, kind=kind, address=address, contact=contact, last_audit_on=last_audit_on,
         next_audit_due=next_audit_due)
@@ -542,8 +533,8 @@ def update_supplier(
     active: bool | _Keep = KEEP,
 ) -> SupplierView:
     """Change a supplier's master data (fields left out stay as they are)."""
-    _require(actor, "suppliers.edit")
-    why = _require_reason(reason)
+    actor.require("suppliers.edit")
+    why = required_reason(reason)
     given: dict[str, Any] = {k: v for k, v in dict(
         name=name, name_en=name_en, kind=kind, address=address, contact=contact, last_audit_on=last_audit_on,
         next_audit_due=next_audit_due).items() if v is not KEEP}
@@ -567,7 +558,7 @@ def update_supplier(
 
 
 def get_supplier(*, actor: Actor, supplier_id: int) -> SupplierView:
-    _require(actor, "materials.view")
+    actor.require("materials.view")
     with read_session() as session:
         row = session.get(Supplier, supplier_id)
         if row is None:
@@ -577,7 +568,7 @@ def get_supplier(*, actor: Actor, supplier_id: int) -> SupplierView:
 
 def list_suppliers(*, actor: Actor, query: str | None = None, active: bool | None = None,
                    after_id: int | None = None, limit: int = 50) -> list[SupplierView]:
-    _require(actor, "materials.view")
+    actor.require("materials.view")
     with read_session() as session:
         stmt = select(Supplier).order_by(Supplier.id).limit(max(1, min(limit, 500)))
         if query and query.strip():
@@ -594,8 +585,8 @@ def list_suppliers(*, actor: Actor, query: str | None = None, active: bool | Non
 def set_supplier_approval(*, actor: Actor, supplier_id: int, material_code: str, status: str, note: str = "",
                           reason: str) -> SupplierView:
     """QA's decision on the approved supplier list for one supplier and material code."""
-    _require(actor, "suppliers.qualify")
-    why = _require_reason(reason)
+    actor.require("suppliers.qualify")
+    why = required_reason(reason)
     problems = []
     if status not in APPROVAL_STATUSES:
         problems.append(FieldProblem("status", f"Choose one of {', '.join(APPROVAL_STATUSES)}."))
@@ -670,7 +661,7 @@ def _location_problems(*, name: object, storage_class: object, light_protected: 
 
 def create_location(*, actor: Actor, code: str, name: str, kind: str, parent_code: str | None = None,
                     storage_class: str, light_protected: bool = False, status_zone: str = "") -> LocationView:
-    _require(actor, "locations.manage")
+    actor.require("locations.manage")
     problems = [p for p in [_code_problem("code", code)] if p] + _location_problems(
         name=name, storage_class=storage_class, light_protected=light_protected, status_zone=status_zone)
     if kind not in LOCATION_KINDS:
@@ -721,8 +712,8 @@ def update_location(*, actor: Actor, location_id: int, reason: str, name: str | 
                     storage_class: str | None = None, light_protected: bool | None = None,
                     status_zone: str | None = None, active: bool | None = None) -> LocationView:
     """Change a location; refused when the stock it holds would no longer be stored correctly."""
-    _require(actor, "locations.manage")
-    why = _require_reason(reason)
+    actor.require("locations.manage")
+    why = required_reason(reason)
     if active is not None and not isinstance(active, bool):
         raise ValidationFailed.on("active", "Must be yes or no.")
     with transaction(actor=actor, reason=why) as session:
@@ -763,7 +754,7 @@ def update_location(*, actor: Actor, location_id: int, reason: str, name: str | 
 
 
 def get_location(*, actor: Actor, location_id: int) -> LocationView:
-    _require(actor, "materials.view")
+    actor.require("materials.view")
     with read_session() as session:
         row = session.get(StorageLocation, location_id)
         if row is None:
@@ -773,7 +764,7 @@ def get_location(*, actor: Actor, location_id: int) -> LocationView:
 
 def list_locations(*, actor: Actor, kind: str | None = None, parent_id: int | None = None,
                    active: bool | None = None, after_id: int | None = None, limit: int = 500) -> list[LocationView]:
-    _require(actor, "materials.view")
+    actor.require("materials.view")
     if kind is not None and kind not in LOCATION_KINDS:
         raise ValidationFailed.on("kind", f"Unknown location kind {kind!r}.")
     with read_session() as session:

@@ -33,9 +33,9 @@ from pharmos.core.errors import (
     Conflict,
     FieldProblem,
     NotFound,
-    PermissionDenied,
     SignatureRefused,
     ValidationFailed,
+    required_reason,
 )
 from pharmos.core.numbering import next_number
 from pharmos.materials.ledger import post_movement
@@ -112,15 +112,6 @@ class ReceiptLineInput:
     over_tolerance_reason: str = ""
 
 
-def _require(actor: Actor, permission: str) -> None:
-    if not actor.can(permission):
-        raise PermissionDenied(f"You do not have the permission {permission}.")
-
-
-def _require_reason(reason: str | None) -> str:
-    if not (reason or "").strip():
-        raise ValidationFailed.on("reason", "A reason is required.")
-    return (reason or "").strip()
 
 
 def setting_days(key: str, default: int) -> int:
@@ -313,7 +304,7 @@ def _problems_of(error: ValidationFailed) -> list[FieldProblem]:
 
 def create_purchase_order(*, actor: Actor, supplier_id: int, lines: Sequence[OrderLineInput], note: str = "",
                           ordered_on: date | None = None) -> PurchaseOrderView:
-    _require(actor, "suppliers.edit")
+    actor.require("suppliers.edit")
     if not lines:
         raise ValidationFailed.on("lines", "A purchase order needs at least one line.")
     if ordered_on is not None and not isinstance(ordered_on, date):
@@ -372,8 +363,8 @@ def create_purchase_order(*, actor: Actor, supplier_id: int, lines: Sequence[Ord
 
 
 def _end_order(*, actor: Actor, order_id: int, reason: str, status: str) -> PurchaseOrderView:
-    _require(actor, "suppliers.edit")
-    why = _require_reason(reason)
+    actor.require("suppliers.edit")
+    why = required_reason(reason)
     with transaction(actor=actor, reason=why) as session:
         order = session.get(PurchaseOrder, order_id, with_for_update=True)
         if order is None:
@@ -399,7 +390,7 @@ def cancel_purchase_order(*, actor: Actor, order_id: int, reason: str) -> Purcha
 
 
 def get_purchase_order(*, actor: Actor, order_id: int) -> PurchaseOrderView:
-    _require(actor, "materials.view")
+    actor.require("materials.view")
     with read_session() as session:
         order = session.get(PurchaseOrder, order_id)
         if order is None:
@@ -409,7 +400,7 @@ def get_purchase_order(*, actor: Actor, order_id: int) -> PurchaseOrderView:
 
 def list_purchase_orders(*, actor: Actor, status: str | None = None, supplier_id: int | None = None,
                          after_id: int | None = None, limit: int = 50) -> list[PurchaseOrderView]:
-    _require(actor, "materials.view")
+    actor.require("materials.view")
     if status is not None and status not in PO_STATUSES:
         raise ValidationFailed.on("status", f"Unknown status {status!r}.")
     with read_session() as session:
@@ -523,7 +514,7 @@ def receive_delivery(
     Every problem of every line is reported at once, each naming ``lines[i].field``; a
     refused delivery writes nothing.
     """
-    _require(actor, "materials.receive")
+    actor.require("materials.receive")
     days = short_dated_days()
     problems: list[FieldProblem] = []
     t_min = t_max = None
@@ -720,7 +711,7 @@ def _date_problems(line: ReceiptLineInput, where: str, today: date) -> list[Fiel
 
 
 def get_receipt(*, actor: Actor, receipt_id: int) -> ReceiptView:
-    _require(actor, "materials.view")
+    actor.require("materials.view")
     days = short_dated_days()
     with read_session() as session:
         receipt = session.get(Receipt, receipt_id)
@@ -731,7 +722,7 @@ def get_receipt(*, actor: Actor, receipt_id: int) -> ReceiptView:
 
 def list_receipts(*, actor: Actor, order_id: int | None = None, after_id: int | None = None,
                   limit: int = 50) -> list[ReceiptView]:
-    _require(actor, "materials.view")
+    actor.require("materials.view")
     days = short_dated_days()
     with read_session() as session:
         stmt = select(Receipt).order_by(Receipt.id).limit(max(1, min(limit, 500)))
@@ -744,7 +735,7 @@ def list_receipts(*, actor: Actor, order_id: int | None = None, after_id: int | 
 
 def get_lot(*, actor: Actor, lot_id: int) -> LotView:
     """The lot with its containers, signatures and the reasons it may not be issued now."""
-    _require(actor, "materials.view")
+    actor.require("materials.view")
     days = short_dated_days()
     with read_session() as session:
         lot = session.get(Lot, lot_id)
@@ -755,7 +746,7 @@ def get_lot(*, actor: Actor, lot_id: int) -> LotView:
 
 def find_by_scan(*, actor: Actor, code: str) -> LotView:
     """The lot a scanned label names: a lot number or a container number (what the QR code carries)."""
-    _require(actor, "materials.view")
+    actor.require("materials.view")
     scanned = (code or "").strip().upper()
     if not scanned:
         raise ValidationFailed.on("code", "Scan or type a lot or container number.")
@@ -773,7 +764,7 @@ def find_by_scan(*, actor: Actor, code: str) -> LotView:
 def list_lots(*, actor: Actor, state: str | None = None, material_code: str | None = None,
               expiring_within_days: int | None = None, flagged: bool | None = None, after_id: int | None = None,
               limit: int = 50) -> list[LotView]:
-    _require(actor, "materials.view")
+    actor.require("materials.view")
     if state is not None and state not in LOT_LIFECYCLE.states:
         raise ValidationFailed.on("state", f"Unknown lot state {state!r}.")
     if expiring_within_days is not None and (isinstance(expiring_within_days, bool)
@@ -804,7 +795,7 @@ def list_lots(*, actor: Actor, state: str | None = None, material_code: str | No
 def _signed_lot_decision(*, actor: Actor, lot_id: int, password: str, otp: str | None, reason: str,
                          meaning: str, check: Any, apply: Any) -> LotView:
     """Pre-check, re-authenticate (21 CFR 11.200), then re-check, change and sign under the row lock."""
-    why = _require_reason(reason)
+    why = required_reason(reason)
     if not password:
         raise ValidationFailed.on("password", "Re-enter your password to sign.")
     days = short_dated_days()
@@ -826,7 +817,7 @@ def _signed_lot_decision(*, actor: Actor, lot_id: int, password: str, otp: str |
 
 def assess_qa_flag(*, actor: Actor, lot_id: int, password: str, otp: str | None = None, reason: str) -> LotView:
     """QA's signed assessment of an arrival flag (excursion, conditional supplier); release needs it."""
-    _require(actor, "lots.release")
+    actor.require("lots.release")
 
     def check(_session: Session, lot: Lot) -> None:
         if not lot.qa_flag or lot.qa_flag_assessed:
@@ -846,7 +837,7 @@ def assess_qa_flag(*, actor: Actor, lot_id: int, password: str, otp: str | None 
 def approve_short_dated_use(*, actor: Actor, lot_id: int, password: str, otp: str | None = None,
                             reason: str) -> LotView:
     """QA approval to issue a lot although it is closer to expiry than the site allows by default."""
-    _require(actor, "lots.review")
+    actor.require("lots.review")
     today = site_today()
 
     def check(session: Session, lot: Lot) -> None:
@@ -868,8 +859,8 @@ def approve_short_dated_use(*, actor: Actor, lot_id: int, password: str, otp: st
 
 def set_retest_date(*, actor: Actor, lot_id: int, retest_on: date | None, reason: str) -> LotView:
     """QC sets the next retest date of a lot under test (after today, not after expiry)."""
-    _require(actor, "lots.test")
-    why = _require_reason(reason)
+    actor.require("lots.test")
+    why = required_reason(reason)
     if not isinstance(retest_on, date):
         raise ValidationFailed.on("retest_on", "Must be a date.")
     days = short_dated_days()

@@ -41,14 +41,10 @@ def _view(session: Session, row: ControlledSetting, *, with_signatures: bool = F
                        row.author, row.created_at, row.effective_at, sigs)
 
 
-def _require(actor: Actor, permission: str) -> None:
-    if not actor.can(permission):
-        raise PermissionDenied(f"You do not have the permission {permission}.")
-
 
 def draft_setting(*, actor: Actor, key: str, value: str, description: str = "") -> SettingView:
     """Start a new version of a controlled setting (the first, or a change to the effective one)."""
-    _require(actor, "settings.edit")
+    actor.require("settings.edit")
     if actor.user_id is None:
         raise PermissionDenied("A controlled setting is authored by a person.")
     key = key.strip()
@@ -78,7 +74,7 @@ def draft_setting(*, actor: Actor, key: str, value: str, description: str = "") 
 
 
 def revise_draft(*, actor: Actor, setting_id: int, value: str, description: str, reason: str) -> SettingView:
-    _require(actor, "settings.edit")
+    actor.require("settings.edit")
     if not reason.strip():
         raise ValidationFailed.on("reason", "A reason for the change is required.")
     if not value.strip():
@@ -96,7 +92,7 @@ def revise_draft(*, actor: Actor, setting_id: int, value: str, description: str,
 
 
 def get_setting(*, actor: Actor, setting_id: int) -> SettingView:
-    _require(actor, "settings.view")
+    actor.require("settings.view")
     with read_session() as session:
         row = session.get(ControlledSetting, setting_id)
         if row is None:
@@ -106,7 +102,7 @@ def get_setting(*, actor: Actor, setting_id: int) -> SettingView:
 
 def list_settings(*, actor: Actor, state: str | None = None, key: str | None = None, after_id: int | None = None,
                   limit: int = 50) -> list[SettingView]:
-    _require(actor, "settings.view")
+    actor.require("settings.view")
     if state is not None and state not in SETTING_LIFECYCLE.states:
         raise ValidationFailed.on("state", f"Unknown state {state!r}.")
     with read_session() as session:
