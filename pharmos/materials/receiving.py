@@ -683,7 +683,12 @@ def receive_delivery(
                                       "transport_min_c": None if t_min is None else str(t_min),
                                       "transport_max_c": None if t_max is None else str(t_max)})
         session.flush()
-        return _receipt_views(session, [receipt], short_dated=days)[0]
+        receipt_id = receipt.id
+    # The view is read after commit: the numbering and audit-chain locks are held only while writing.
+    with read_session() as session:
+        committed = session.get(Receipt, receipt_id)
+        assert committed is not None
+        return _receipt_views(session, [committed], short_dated=days)[0]
 
 
 def _date_problems(line: ReceiptLineInput, where: str, today: date) -> list[FieldProblem]:
