@@ -598,6 +598,10 @@ def allocate(*, actor: Actor, material_code: str, quantity: Decimal | str | int,
                     take = min(free[candidate.container_id], remaining)
                     picked.append((candidate, take))
                     remaining -= take
+            if all(free[c.container_id] == Decimal(c.free) for c in batch):
+                # The batch was cut where its running total covers the request, so a shortfall with
+                # balances unchanged since the query means there is no more usable stock to look for.
+                break
         lines = []
         for candidate, take in picked:
             reservation_id = None
