@@ -142,8 +142,8 @@ def _site_now() -> datetime:
 def use_problems_of(lot: Lot, material: Material, *, at: date, short_dated: int) -> list[str]:
     """Every reason ``lot`` may not be issued on ``at`` (pure: the caller loads lot and material)."""
     problems = []
-    if lot.state != "released":
-        # EU GMP Part I 5.61 / 药品GMP 第一百二十九条: only released materials are used.
+    if lot.state not in ("released", "expired"):
+        # (An expired lot's reason is its date, below.) EU GMP Part I 5.61 / 药品GMP 第一百二十九条: only released materials are used.
         problems.append(f"Lot {lot.number} is {lot.state}, not released.")
     if lot.expires_on <= at:
         problems.append(f"Lot {lot.number} expired on {lot.expires_on.isoformat()}.")
@@ -784,7 +784,9 @@ def list_lots(*, actor: Actor, state: str | None = None, material_code: str | No
         if material_code:
             stmt = stmt.where(Lot.material_code == material_code.strip())
         if expiring_within_days is not None:
-            stmt = stmt.where(Lot.expires_on <= site_today() + timedelta(days=expiring_within_days))
+            # Expiring, not already expired: those are the expiry dashboard's own list.
+            today = site_today()
+            stmt = stmt.where(Lot.expires_on > today, Lot.expires_on <= today + timedelta(days=expiring_within_days))
         if flagged is True:
             stmt = stmt.where(Lot.qa_flag != "", Lot.qa_flag_assessed.is_(False))
         elif flagged is False:

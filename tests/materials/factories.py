@@ -139,3 +139,21 @@ def released_lot(site: dict[str, Actor], **kw: Any) -> LotView:
     apply_transition(actor=qa, collection="lots", record_id=lot.id, name="release",
                      password=password_of(qa.username), meaning="released", reason="Meets specification")
     return materials.get_lot(actor=qa, lot_id=lot.id)
+
+
+def as_time_passes(lot_id: int, *, expires_on: date | None = None, retest_on: date | None = None) -> None:
+    """Put a lot's dates where the calendar will have moved them.
+
+    Receiving refuses dates already past, and the clock is not ours to move, so a lot that
+    has since expired or fallen due for retest is arranged by moving its dates back.
+    """
+    from pharmos.core.db import transaction
+    from pharmos.materials.models import Lot
+
+    with transaction(actor=SETUP, reason="test arrangement: time passes") as session:
+        lot = session.get(Lot, lot_id)
+        assert lot is not None
+        if expires_on is not None:
+            lot.expires_on = expires_on
+        if retest_on is not None:
+            lot.retest_on = retest_on

@@ -16,6 +16,7 @@ from pharmos.auth import service as auth
 from pharmos.core.actor import Actor
 from pharmos.core.clock import site_today
 from tests.conftest import password_of
+from tests.materials.factories import as_time_passes
 
 PROBLEM = "application/problem+json"
 API = "/api/v1"
@@ -349,7 +350,7 @@ def test_issue_of_quarantined_stock_is_refused(api: Api) -> None:
 def test_issue_of_expired_stock_is_refused(api: Api) -> None:
     # given: a released lot whose expiry date has since passed (time moved on; no service rewinds it)
     lot = released_lot(api)
-    _expire_in_place(lot["id"])
+    as_time_passes(lot["id"], expires_on=TODAY - timedelta(days=1))
     # when
     response = api.post(CLERK, "/stock/movements/issue", {
         "container_number": lot["containers"][0]["number"], "quantity": "1", "unit": "kg", "reference": "BO-1"})
@@ -357,17 +358,6 @@ def test_issue_of_expired_stock_is_refused(api: Api) -> None:
     body = assert_problem(response, (409, 422))
     assert "expir" in body["detail"].lower() or any("expir" in e["message"].lower() for e in body.get("errors", []))
     assert api.ok(api.get(QA, "/stock/movements", kind="issue"))["items"] == []
-
-
-def _expire_in_place(lot_id: int) -> None:
-    from sqlalchemy import update
-
-    from pharmos.core.db import transaction
-    from pharmos.materials.models import Lot
-
-    # Stands in for the calendar moving past the expiry date, not for any service.
-    with transaction(actor=Actor.system("test-calendar"), reason="time passes") as session:
-        session.execute(update(Lot).where(Lot.id == lot_id).values(expires_on=TODAY - timedelta(days=1)))
 
 
 def test_issue_of_more_than_on_hand_or_a_zero_quantity_is_refused(api: Api) -> None:

@@ -13,24 +13,16 @@ from sqlalchemy import func, select
 
 from pharmos.core.actor import Actor
 from pharmos.core.clock import site_today
-from pharmos.core.db import read_session, transaction
+from pharmos.core.db import read_session
 from pharmos.core.errors import PermissionDenied, ValidationFailed
 from pharmos.materials import service as materials
 from pharmos.materials.ledger import reconcile
-from pharmos.materials.models import Lot, StockReservation
+from pharmos.materials.models import StockReservation
 from pharmos.materials.views import Allocation, LotView
 from tests.conftest import password_of
 from tests.materials import factories as f
 
 TODAY = site_today()
-
-
-def as_time_passes(lot_id: int, *, retest_on: date) -> None:
-    """Put a lot's retest date where the calendar will have moved it (receiving refuses past dates)."""
-    with transaction(actor=f.SETUP, reason="test arrangement: time passes") as session:
-        lot = session.get(Lot, lot_id)
-        assert lot is not None
-        lot.retest_on = retest_on
 
 
 class Shelf:
@@ -72,7 +64,7 @@ def stock_of_every_kind(shelf: Shelf) -> dict[str, LotView]:
     }
     materials.approve_short_dated_use(actor=shelf.qa, lot_id=lots["short_dated_approved"].id,
                                       password=password_of("qa.li"), reason="Used this week")
-    as_time_passes(lots["retest_overdue"].id, retest_on=TODAY)
+    f.as_time_passes(lots["retest_overdue"].id, retest_on=TODAY)
     materials.reserve_stock(actor=shelf.clerk, container_number=lots["partly_reserved"].containers[0].number,
                             quantity="2", unit="kg", purpose="BO-2026-0000")
     return lots

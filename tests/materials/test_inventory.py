@@ -4,7 +4,7 @@ reservations, on-hand, the movement history, QA review of FEFO overrides and the
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -17,31 +17,16 @@ from pharmos.compliance.audit import AuditEntry, count_entries
 from pharmos.compliance.lifecycle import apply_transition
 from pharmos.core.actor import Actor
 from pharmos.core.clock import site_today
-from pharmos.core.db import read_session, transaction
+from pharmos.core.db import read_session
 from pharmos.core.errors import Conflict, DomainError, NotFound, PermissionDenied, ValidationFailed
 from pharmos.materials import service as materials
 from pharmos.materials.ledger import reconcile
-from pharmos.materials.models import Container, FefoOverrideReview, Lot, StockMovement, StockReservation
+from pharmos.materials.models import Container, FefoOverrideReview, StockMovement, StockReservation
 from pharmos.materials.views import LotView
 from tests.conftest import password_of
 from tests.materials import factories as f
 
 TODAY = site_today()
-
-
-def as_time_passes(lot_id: int, *, expires_on: date | None = None, retest_on: date | None = None) -> None:
-    """Put a lot's dates where the calendar will have moved them.
-
-    Receiving refuses dates already past, and the clock is not ours to move, so a lot that
-    has since expired or fallen due for retest is arranged by moving its dates back.
-    """
-    with transaction(actor=f.SETUP, reason="test arrangement: time passes") as session:
-        lot = session.get(Lot, lot_id)
-        assert lot is not None
-        if expires_on is not None:
-            lot.expires_on = expires_on
-        if retest_on is not None:
-            lot.retest_on = retest_on
 
 
 def footprint() -> dict[str, Any]:
@@ -257,10 +242,10 @@ def test_issue_of_unusable_stock_is_refused_naming_every_reason_and_writes_nothi
     else:
         lot = lite.released(quantity="10", retest_on=TODAY + timedelta(days=30))
         if situation == "retest overdue":
-            as_time_passes(lot.id, retest_on=TODAY)
+            f.as_time_passes(lot.id, retest_on=TODAY)
             says = "Retest"
         else:
-            as_time_passes(lot.id, expires_on=TODAY - timedelta(days=1))
+            f.as_time_passes(lot.id, expires_on=TODAY - timedelta(days=1))
             says = "expired"
             if situation == "expired":
                 apply_transition(actor=f.SETUP, collection="lots", record_id=lot.id, name="expire")
@@ -278,7 +263,7 @@ def test_issue_of_unusable_stock_is_refused_naming_every_reason_and_writes_nothi
 def test_issue_refusal_lists_every_reason(lite: Store) -> None:
     # given a quarantined lot whose retest date has also passed
     lot = lite.received(quantity="10", retest_on=TODAY + timedelta(days=30))
-    as_time_passes(lot.id, retest_on=TODAY - timedelta(days=1))
+    f.as_time_passes(lot.id, retest_on=TODAY - timedelta(days=1))
     # when it is issued
     with pytest.raises(ValidationFailed) as refused:
         materials.issue_stock(actor=lite.clerk, container_number=lot.containers[0].number, quantity="1", unit="kg",
@@ -643,7 +628,7 @@ def test_daily_stock_review_expires_lots_and_warns_of_expiry_and_retest(store: S
     past = store.released(quantity="5")
     held = store.received(quantity="5")
     for lot in (past, held):
-        as_time_passes(lot.id, expires_on=TODAY - timedelta(days=1))
+        f.as_time_passes(lot.id, expires_on=TODAY - timedelta(days=1))
     soon = store.received(quantity="5", expires_on=TODAY + timedelta(days=20))
     retest = store.released(quantity="5", retest_on=TODAY + timedelta(days=10))
     store.released(quantity="5", expires_on=TODAY + timedelta(days=200))

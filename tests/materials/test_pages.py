@@ -341,3 +341,93 @@ def test_qa_reviews_a_fefo_override_from_the_movement_list(client: TestClient, p
     assert f'action="/stock/movements/{issued.id}/review"' in pending.text
     assert reviewed.status_code == 200
     assert materials.list_movements(actor=clerk, override_pending=True) == []
+
+
+# ---------------------------------------------------------------- spreadsheet import page
+
+
+def _upload(client: TestClient, kind: str, content: bytes | None, reason: str,
+            filename: str = "opening-stock.csv") -> Any:
+    page = client.get("/materials/import", headers=HTML)
+    files = {"file": (filename, content, "text/csv")} if content is not None else None
+    return client.post(f"/materials/import/{kind}", headers=HTML, files=files,
+                       data={"csrf_token": csrf_of(page.text), "reason": reason})
+
+
+def test_warehouse_user_imports_opening_stock_from_the_import_page(client: TestClient, plant: dict[str, Any]) -> None:
+    # given: one row of stock held at go-live, in two containers
+    sign_in(client, "wh.zhao", password_of("wh.zhao"))
+    expires = (site_today() + timedelta(days=400)).isoformat()
+    content = ("material_code,quantity,unit,location_code,expires_on,containers,supplier_lot\n"
+               f"RM-MEDIUM,12,kg,CR-A01,{expires},2,GO-LIVE-01\n").encode("utf-8-sig")
+    before = _lot_count(plant["clerk"])
+    # when
+    response = _upload(client, "opening-stock", content, "系统上线期初库存")
+    # then
+    assert response.status_code == 200, response.text
+    assert re.search(r'data-count="rows">1<', response.text)
+    assert re.search(r'data-count="lots">1<', response.text)
+    assert re.search(r'data-count="containers">2<', response.text)
+    created = re.search(r'href="/scan\?code=([^"]+)"', response.text)
+    assert created is not None
+    lot = materials.find_by_scan(actor=plant["clerk"], code=created.group(1))
+    assert lot.state == "quarantine" and lot.supplier_lot == "GO-LIVE-01" and len(lot.containers) == 2
+    assert _lot_count(plant["clerk"]) == before + 1
+
+
+@pytest.mark.requirement("EU GMP Annex 11 §5")
+def test_refused_import_lists_every_row_problem_keeps_the_reason_and_writes_nothing(
+        client: TestClient, plant: dict[str, Any]) -> None:
+    # given: row 2 is fine, row 3 has no unit and a bad date, row 4 names a material never approved
+    sign_in(client, "wh.zhao", password_of("wh.zhao"))
+    expires = (site_today() + timedelta(days=400)).isoformat()
+    content = ("material_code,quantity,unit,location_code,expires_on\n"
+               f"RM-MEDIUM,5,kg,CR-A01,{expires}\n"
+               "RM-MEDIUM,5,,CR-A01,2027-13-40\n"
+               f"RM-NOPE,1,kg,CR-A01,{expires}\n").encode()
+    before = _lot_count(plant["clerk"])
+    # when
+    response = _upload(client, "opening-stock", content, "期初库存导入")
+    # then
+    assert response.status_code == 422
+    text = response.text
+    assert "未导入任何数据" in text and 'id="row-problems"' in text
+    problems = re.findall(r'<tr><td class="num">(\d+)</td><td><code>([^<]+)</code></td><td>([^<]+)</td></tr>', text)
+    assert [(row, column) for row, column, _ in problems] == [("3", "unit"), ("3", "expires_on"),
+                                                               ("4", "material_code")]
+    assert "不是日期" in problems[1][2] and "RM-NOPE" in problems[2][2]
+    assert 'value="期初库存导入"' in text  # the reason is kept on the refused form
+    assert _lot_count(plant["clerk"]) == before
+
+
+def test_material_import_names_the_file_and_reason_at_their_fields_and_each_bad_cell(
+        client: TestClient, plant: dict[str, Any]) -> None:
+    # given
+    sign_in(client, "wh.zhao", password_of("wh.zhao"))
+    bad_rows = ("code,name_zh,material_type,base_unit,storage_condition\n"
+                "RM-NEW-1,新物料,raw_material,kg,2-8C\n"
+                "RM-NEW-2,新物料二,raw_material,barrel,2-8C\n").encode()
+    # when
+    empty = _upload(client, "materials", None, "")
+    refused = _upload(client, "materials", bad_rows, "导入物料主数据", filename="materials.csv")
+    # then
+    assert empty.status_code == 422
+    assert re.search(r'id="e-file"[^>]*>请选择 .csv 或 .xlsx 文件', empty.text)
+    assert re.search(r'id="e-reason"[^>]*>', empty.text)
+    assert refused.status_code == 422
+    assert re.search(r'<td class="num">3</td><td><code>base_unit</code></td>', refused.text)
+    assert materials.list_materials(actor=plant["clerk"], query="RM-NEW") == []
+
+
+def test_viewer_may_not_import(client: TestClient) -> None:
+    # given
+    sign_in(client, "viewer.chen", password_of("viewer.chen"))
+    listing = client.get("/materials", headers=HTML)
+    # when
+    page = client.get("/materials/import", headers=HTML)
+    upload = client.post("/materials/import/opening-stock", headers=HTML,
+                         files={"file": ("x.csv", b"material_code\n", "text/csv")},
+                         data={"csrf_token": csrf_of(listing.text), "reason": "x"})
+    # then
+    assert page.status_code == 403 and upload.status_code == 403
+    assert 'href="/materials/import"' not in listing.text

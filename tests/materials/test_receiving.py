@@ -425,15 +425,17 @@ def test_lots_are_listed_by_state_material_and_expiry(lite: dict[str, Actor]) ->
                           expires_on=TODAY + timedelta(days=20), receiver=dock.clerk)
     late = f.received_lot(lite, material_code="RM-0001", supplier_id=dock.supplier.id, receiver=dock.clerk)
     apply_transition(actor=f.qc_user(lite), collection="lots", record_id=late.id, name="start_testing")
-    # when / then
+    gone = f.received_lot(lite, material_code="RM-0001", supplier_id=dock.supplier.id, receiver=dock.clerk)
+    f.as_time_passes(gone.id, expires_on=TODAY - timedelta(days=1))
+    # when / then: already expired is not "expiring"
     assert [v.id for v in materials.list_lots(actor=dock.clerk, expiring_within_days=30)] == [soon.id]
     assert [v.id for v in materials.list_lots(actor=dock.clerk, state="under_test")] == [late.id]
     assert [v.id for v in materials.list_lots(actor=dock.clerk, material_code="RM-0001", after_id=soon.id)] == \
-        [late.id]
+        [late.id, gone.id]
     with pytest.raises(ValidationFailed):
         materials.list_lots(actor=dock.clerk, state="lost")
     assert [r.number for r in materials.list_receipts(actor=dock.clerk)] == [soon.receipt_number,
-                                                                             late.receipt_number]
+                                                                             late.receipt_number, gone.receipt_number]
 
 
 # ---------------------------------------------------------------- may the lot be used?
