@@ -143,7 +143,8 @@ def use_problems_of(lot: Lot, material: Material, *, at: date, short_dated: int)
     """Every reason ``lot`` may not be issued on ``at`` (pure: the caller loads lot and material)."""
     problems = []
     if lot.state not in ("released", "expired"):
-        # (An expired lot's reason is its date, below.) EU GMP Part I 5.61 / 药品GMP 第一百二十九条: only released materials are used.
+        # EU GMP Part I 5.61 / 药品GMP 第一百二十九条: only released materials are used. (An expired
+        # lot's reason is its date, below.)
         problems.append(f"Lot {lot.number} is {lot.state}, not released.")
     if lot.expires_on <= at:
         problems.append(f"Lot {lot.number} expired on {lot.expires_on.isoformat()}.")
