@@ -42,8 +42,11 @@ from pharmos.site.service import effective_value
 __all__ = [
     "EXPORT_FORMATS",
     "MATERIAL_COLUMNS",
+    "MATERIAL_REQUIRED",
+    "MAX_UPLOAD_BYTES",
     "OPENING_STOCK_COLUMNS",
     "OPENING_STOCK_REFERENCE",
+    "OPENING_STOCK_REQUIRED",
     "ImportResult",
     "export_expiry_report",
     "export_lot_movements",
@@ -60,6 +63,8 @@ EXPORT_FORMATS: dict[str, str] = {
 }
 # What a person keeps in a spreadsheet, not a data dump: a bigger file is a migration project.
 MAX_IMPORT_ROWS = 5000
+# The largest upload the API and the import page accept (transport hygiene; the rows are judged here).
+MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 # Every opening-stock ledger entry carries this reference, so go-live stock stays identifiable.
 OPENING_STOCK_REFERENCE = "OPENING-STOCK"
 

@@ -8,6 +8,7 @@ problem next to its field and the user's input kept.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import date
 from decimal import Decimal, InvalidOperation
@@ -16,6 +17,7 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import HTMLResponse
+from starlette.datastructures import UploadFile
 
 from pharmos.api.policy import requires
 from pharmos.compliance.lifecycle import apply_transition, available_transitions
@@ -43,6 +45,7 @@ LotReleaser = Annotated[Actor, Depends(requires("lots.release"))]
 LotReviewer = Annotated[Actor, Depends(requires("lots.review"))]
 LotTester = Annotated[Actor, Depends(requires("lots.test"))]
 LocationKeeper = Annotated[Actor, Depends(requires("locations.manage"))]
+Importer = Annotated[Actor, Depends(requires("materials.import"))]
 
 LIST_LIMIT = 200
 PO_LINE_ROWS = 5  # empty order lines offered on the new-order form
@@ -223,6 +226,109 @@ async def material_draft(request: Request, actor: MaterialEditor) -> Response:
     except DomainError as exc:
         return _refused(request, exc, "materials/material_form.html", {"material": None}, values)
     return see_other(f"/materials/{row.id}")
+
+
+@pages.get("/materials/export")
+def material_export(actor: Viewer, format: str = "csv", state: str = "") -> Response:
+    # Declared before /materials/{material_id}: "export" is not a material id.
+    content, media_type, filename = service.export_materials(actor=actor, fmt=format, state=state or None)
+    return Response(content, media_type=media_type,
+                    headers={"content-disposition": f'attachment; filename="{filename}"'})
+
+
+# ---------------------------------------------------------------- spreadsheet import (material master, opening stock)
+# Declared before /materials/{material_id} so "import" is not read as a material id.
+
+IMPORTS: dict[str, Callable[..., service.ImportResult]] = {"materials": service.import_materials,
+                                                           "opening-stock": service.import_opening_stock}
+IMPORT_COLUMNS = {"materials": (service.MATERIAL_REQUIRED,
+                                service.MATERIAL_COLUMNS[len(service.MATERIAL_REQUIRED):]),
+                  "opening-stock": (service.OPENING_STOCK_REQUIRED,
+                                    service.OPENING_STOCK_COLUMNS[len(service.OPENING_STOCK_REQUIRED):])}
+ROW_FIELD = re.compile(r"row (?P<row>\d+): (?P<column>.+)")
+
+
+_IMPORT_CONTEXT = {"columns": IMPORT_COLUMNS, "max_upload_mb": service.MAX_UPLOAD_BYTES // (1024 * 1024)}
+
+
+def _import_page(request: Request, context: dict[str, Any]) -> Response:
+    return _page(request, "materials/import.html", {**_IMPORT_CONTEXT, "values": {}, **context})
+
+
+def _row_problems(request: Request, exc: DomainError) -> list[tuple[str, str, str]]:
+    """Every problem of the file as (row, column, message); the form's own fields show at the field."""
+    rows = []
+    for problem in exc.fields:
+        if problem.field in ("file", "reason"):
+            continue
+        found = ROW_FIELD.fullmatch(problem.field)
+        row, column = (found["row"], found["column"]) if found else ("", problem.field)
+        rows.append((row, column, translate(request, problem.message)))
+    return rows
+
+
+def _created_links(kind: str, created: tuple[str, ...]) -> list[tuple[str, str]]:
+    """Each created record with a link: materials by code ("RM-0001 v2"), lots through the scan lookup."""
+    if kind == "materials":
+        return [(label, "/materials?" + urlencode({"q": label.rsplit(" v", 1)[0]})) for label in created]
+    return [(number, "/scan?" + urlencode({"code": number})) for number in created]
+
+
+@pages.get("/materials/import", response_class=HTMLResponse)
+def import_form(request: Request, actor: Importer) -> Response:
+    return _import_page(request, {})
+
+
+@pages.get("/materials/import/{kind}-template.csv")
+def import_template(kind: str, actor: Importer) -> Response:
+    """An empty file with the import's column names in row 1: the quickest correct start."""
+    if kind not in IMPORT_COLUMNS:
+        raise NotFound(f"No import {kind!r}.")
+    required, optional = IMPORT_COLUMNS[kind]
+    # The BOM makes Excel (zh-CN Windows) open the file as UTF-8.
+    content = (",".join((*required, *optional)) + "\r\n").encode("utf-8-sig")
+    return Response(content, media_type="text/csv; charset=utf-8",
+                    headers={"content-disposition": f'attachment; filename="{kind}-template.csv"'})
+
+
+async def _import(request: Request, actor: Actor, kind: str) -> Response:
+    values = await form_values(request)
+    values["form"] = kind
+    upload = (await request.form()).get("file")
+    try:
+        # Missing file and missing reason are both named at once, before the service reads anything.
+        problems = []
+        if not isinstance(upload, UploadFile) or not upload.filename:
+            problems.append(FieldProblem("file", "Choose a .csv or .xlsx file."))
+        if not values.get("reason"):
+            problems.append(FieldProblem("reason", "A reason for the change is required."))
+        if problems:
+            raise ValidationFailed("The form has errors.", problems)
+        assert isinstance(upload, UploadFile)
+        # Transport hygiene only, as on the API; whether the rows are acceptable is the service's rule.
+        content = await upload.read(service.MAX_UPLOAD_BYTES + 1)
+        if len(content) > service.MAX_UPLOAD_BYTES:
+            raise ValidationFailed.on("file", f"The file is larger than "
+                                              f"{service.MAX_UPLOAD_BYTES // (1024 * 1024)} MB.")
+        result = await perform(IMPORTS[kind], actor=actor, filename=upload.filename or "", content=content,
+                               reason=values["reason"])
+    except DomainError as exc:
+        return _refused(request, exc, "materials/import.html",
+                        {**_IMPORT_CONTEXT, "problems": _row_problems(request, exc),
+                         "filename": getattr(upload, "filename", "")}, values)
+    return _import_page(request, {"done": kind, "result": result,
+                                  "created": _created_links(kind, result.created),
+                                  "filename": upload.filename})
+
+
+@pages.post("/materials/import/materials", response_class=HTMLResponse)
+async def import_materials(request: Request, actor: Importer) -> Response:
+    return await _import(request, actor, "materials")
+
+
+@pages.post("/materials/import/opening-stock", response_class=HTMLResponse)
+async def import_opening_stock(request: Request, actor: Importer) -> Response:
+    return await _import(request, actor, "opening-stock")
 
 
 def _material_detail(*, actor: Actor, record_id: int) -> dict[str, Any]:

@@ -58,11 +58,11 @@ from pharmos.materials.schemas import (
     SupplierOut,
     SupplierRevisionIn,
 )
+from pharmos.materials.service import MAX_UPLOAD_BYTES
 
 api = APIRouter(prefix="/api/v1", tags=["materials"])
 
 View = Annotated[Actor, Depends(requires("materials.view"))]
-MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 SPREADSHEET_RESPONSES: dict[int | str, dict[str, Any]] = {200: {"content": {
     "text/csv": {}, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {}}}}
 

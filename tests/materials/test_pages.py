@@ -349,7 +349,8 @@ def test_qa_reviews_a_fefo_override_from_the_movement_list(client: TestClient, p
 def _upload(client: TestClient, kind: str, content: bytes | None, reason: str,
             filename: str = "opening-stock.csv") -> Any:
     page = client.get("/materials/import", headers=HTML)
-    files = {"file": (filename, content, "text/csv")} if content is not None else None
+    # No file chosen: the browser still sends the part, with an empty file name.
+    files = {"file": (filename, content, "text/csv") if content is not None else ("", b"", "application/octet-stream")}
     return client.post(f"/materials/import/{kind}", headers=HTML, files=files,
                        data={"csrf_token": csrf_of(page.text), "reason": reason})
 
@@ -373,6 +374,26 @@ def test_warehouse_user_imports_opening_stock_from_the_import_page(client: TestC
     lot = materials.find_by_scan(actor=plant["clerk"], code=created.group(1))
     assert lot.state == "quarantine" and lot.supplier_lot == "GO-LIVE-01" and len(lot.containers) == 2
     assert _lot_count(plant["clerk"]) == before + 1
+
+
+def test_import_page_offers_the_exports_and_empty_templates_to_start_from(client: TestClient) -> None:
+    # given
+    sign_in(client, "wh.zhao", password_of("wh.zhao"))
+    page = client.get("/materials/import", headers=HTML)
+    # when
+    exported = client.get("/materials/export?format=csv")
+    template = client.get("/materials/import/opening-stock-template.csv")
+    unknown = client.get("/materials/import/nothing-template.csv", headers=HTML)
+    listing = client.get("/materials", headers=HTML)
+    # then
+    assert 'id="import-link"' in listing.text and 'href="/materials/import" class=""' in listing.text  # side nav
+    assert all(link in page.text for link in ('href="/materials/export?format=csv"', 'href="/stock/export?format=xlsx',
+                                              'href="/materials/import/opening-stock-template.csv"'))
+    assert exported.status_code == 200 and "RM-MEDIUM" in exported.content.decode("utf-8-sig")
+    assert template.content.decode("utf-8-sig").splitlines() == [
+        "material_code,quantity,unit,location_code,expires_on,containers,supplier_code,supplier_lot,"
+        "manufactured_on,retest_on"]
+    assert unknown.status_code == 404
 
 
 @pytest.mark.requirement("EU GMP Annex 11 §5")
