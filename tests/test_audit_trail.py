@@ -378,3 +378,36 @@ def test_concurrent_writers_leave_one_contiguous_chain(site: dict[str, Actor]) -
     result = verify_audit_trail(actor=author)
     assert result.ok, result.problem
     assert result.checked == len(ids)
+
+
+@pytest.mark.requirement("21 CFR 11.10(e)")
+def test_a_unit_of_work_that_flushes_many_times_is_chained_once_and_a_rollback_leaves_nothing(
+        site: dict[str, Actor]) -> None:
+    # given: one unit of work flushing twice, and one refused after flushing
+    from pharmos.core.db import transaction
+    from pharmos.site.models import ControlledSetting
+
+    qa = site["qa.zhang"]
+    before = _entry_count()
+    with transaction(actor=qa, reason="two flushes") as session:
+        row = ControlledSetting(number="CS-T-1", key="flush.twice", version=1, value="1", state="draft",
+                                author_id=qa.user_id, author=qa.username)
+        session.add(row)
+        session.flush()
+        row.value = "2"
+        session.flush()
+    with pytest.raises(RuntimeError), transaction(actor=qa, reason="refused") as session:
+        session.add(ControlledSetting(number="CS-T-2", key="flush.refused", version=1, value="1", state="draft",
+                                      author_id=qa.user_id, author=qa.username))
+        session.flush()
+        raise RuntimeError("refused after the flush")
+
+    # when
+    entries = _entries(qa, "controlled_setting", row.id)
+    result = verify_audit_trail(actor=site["admin.wang"])
+
+    # then: both flushes are in the trail, in order, stamped with the commit's one time; nothing of the rollback
+    assert [e.action for e in entries] == ["create", "update"]
+    assert entries[1].changes["value"] == ["1", "2"] and entries[0].at == entries[1].at
+    assert _entry_count() == before + 2
+    assert result.ok

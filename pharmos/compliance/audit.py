@@ -4,8 +4,9 @@
 date and time of entries and actions that create, modify or delete records; changes do
 not obscure previous values. EU GMP Annex 11 §9: the reason for change is documented.
 
-Entries are written by a SQLAlchemy ``after_flush`` hook in the same transaction as the
-change they describe. Each entry's SHA-256 covers the previous entry's hash and its own
+Entries are collected by a SQLAlchemy ``after_flush`` hook (field history is readable only
+then) and appended by a ``before_commit`` hook in the same transaction as the change they
+describe, one batch per unit of work. Each entry's SHA-256 covers the previous entry's hash and its own
 canonical JSON, so an edited, deleted or reordered entry breaks the chain at that entry.
 """
 
@@ -271,9 +272,31 @@ def append_entries(session: Session, entries: Iterable[PendingEntry]) -> None:
     _insert_entries(session, rows)
 
 
+_QUEUE = "audit_queue"
+
+
 @event.listens_for(Session, "after_flush")
-def _write_audit_trail(session: Session, _flush_context: Any) -> None:
-    append_entries(session, _pending_entries(session))
+def _collect_audit_entries(session: Session, _flush_context: Any) -> None:
+    # Field-level history is only readable while the flush is under way: take it now, chain it
+    # at commit, so a unit of work that flushes many times appends to the chain once.
+    session.info.setdefault(_QUEUE, []).extend(_pending_entries(session))
+
+
+@event.listens_for(Session, "before_commit")
+def _write_audit_trail(session: Session) -> None:
+    # The commit's own final flush runs after this hook, so flush first; then lock the chain,
+    # read its head and append in one batch. The chain lock is held only from here to the commit
+    # (21 CFR 11.10(e): the entries commit, or roll back, with the changes they describe).
+    session.flush()
+    queued: list[PendingEntry] = session.info.pop(_QUEUE, [])
+    queued.extend(session.info.pop("audit_events", []))
+    append_entries(session, queued)
+
+
+@event.listens_for(Session, "after_rollback")
+def _discard_audit_entries(session: Session) -> None:
+    session.info.pop(_QUEUE, None)
+    session.info.pop("audit_events", None)
 
 
 def record_event(
@@ -283,9 +306,6 @@ def record_event(
     session.info.setdefault("audit_events", []).append(
         PendingEntry(record_type, str(record_id), action, details or {})
     )
-    # Force a flush so the event is chained even when nothing else changed.
-    if not session.new and not session.dirty and not session.deleted:
-        append_entries(session, session.info.pop("audit_events"))
 
 
 @dataclass
