@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -357,6 +358,11 @@ def test_api_token_scopes_must_be_held_by_owner(site: dict[str, Actor]) -> None:
 # ---------------------------------------------------------------- MFA
 
 
+def next_code(totp: pyotp.TOTP) -> str:
+    """The code of the next 30-second step: still accepted (±1 step), and newer than one just used."""
+    return totp.at(time.time() + totp.interval)
+
+
 @pytest.mark.requirement("21 CFR 11.200(a)(1)")
 def test_totp_enrolment_then_login_requires_the_code(site: dict[str, Actor]) -> None:
     # given
@@ -376,8 +382,13 @@ def test_totp_enrolment_then_login_requires_the_code(site: dict[str, Actor]) -> 
     with pytest.raises(AuthenticationFailed) as refused:
         auth.login(username="qa.li", password=password_of("qa.li"), otp=wrong)
     assert refused.value.code == "authentication-failed"
-    # when / then: right code
-    assert auth.login(username="qa.li", password=password_of("qa.li"), otp=totp.now()).actor.username == "qa.li"
+    # when / then: right code (the next step's: the enrolment used this step's code)
+    code = next_code(totp)
+    assert auth.login(username="qa.li", password=password_of("qa.li"), otp=code).actor.username == "qa.li"
+    # when / then: the same code again, within its window, is refused (RFC 6238 §5.2)
+    with pytest.raises(AuthenticationFailed) as replayed:
+        auth.login(username="qa.li", password=password_of("qa.li"), otp=code)
+    assert replayed.value.code == "authentication-failed"
 
 
 def test_signing_with_mfa_needs_the_code(site: dict[str, Actor]) -> None:
@@ -390,8 +401,12 @@ def test_signing_with_mfa_needs_the_code(site: dict[str, Actor]) -> None:
         authenticate_signer(actor=actor, password=password_of("qa.li"))
     # then
     assert _fields(exc) == {"otp"}
-    proof = authenticate_signer(actor=actor, password=password_of("qa.li"), otp=pyotp.TOTP(enrolment.secret).now())
+    code = next_code(pyotp.TOTP(enrolment.secret))
+    proof = authenticate_signer(actor=actor, password=password_of("qa.li"), otp=code)
     assert proof.user_id == actor.user_id
+    # a signature's code cannot be replayed for another signature
+    with pytest.raises(SignatureRefused):
+        authenticate_signer(actor=actor, password=password_of("qa.li"), otp=code)
 
 
 # ---------------------------------------------------------------- roles

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -410,6 +411,11 @@ def _password_step(client: TestClient, password: str = "qa.li-pass1") -> str:
     return response.text
 
 
+def _next(totp: pyotp.TOTP) -> str:
+    # The enrolment used this step's code; a code is accepted once, so the next step's it is.
+    return totp.at(time.time() + totp.interval)
+
+
 def _wrong(totp: pyotp.TOTP) -> str:
     return f"{(int(totp.now()) + 500000) % 1000000:06d}"
 
@@ -419,7 +425,7 @@ def test_mfa_sign_in_asks_for_the_code_without_sending_the_password_back(client:
     # given
     otp_page = _password_step(client)
     # when
-    response = client.post("/login", data={"step": "otp", "otp": enrolled.now(), "csrf_token": csrf_of(otp_page),
+    response = client.post("/login", data={"step": "otp", "otp": _next(enrolled), "csrf_token": csrf_of(otp_page),
                                            "next": "/settings"}, headers=HTML, follow_redirects=False)
     # then
     assert 'name="otp"' in otp_page and "qa.li-pass1" not in otp_page and 'name="password"' not in otp_page
@@ -435,10 +441,10 @@ def test_mfa_pending_cookie_is_httponly_strict_and_single_use(client: TestClient
                                        "csrf_token": csrf_of(page.text)}, headers=HTML)
     cookie = next(h for h in step.headers.get_list("set-cookie") if h.startswith("pharmos_mfa_pending="))
     challenge = cookie.split(";", 1)[0].split("=", 1)[1]
-    auth.complete_mfa_login(challenge=challenge, otp=enrolled.now())
+    auth.complete_mfa_login(challenge=challenge, otp=_next(enrolled))
     # when
     with pytest.raises(AuthenticationFailed) as replayed:
-        auth.complete_mfa_login(challenge=challenge, otp=enrolled.now())
+        auth.complete_mfa_login(challenge=challenge, otp=_next(enrolled))
     # then
     assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Max-Age=120" in cookie
     assert replayed.value.code == "mfa-challenge-refused"
@@ -457,17 +463,17 @@ def test_tampered_or_expired_challenge_is_refused(client: TestClient, enrolled: 
     outcomes = []
     for token in (later, other_user, forged_mac, "garbage"):
         with pytest.raises(AuthenticationFailed) as refused:
-            auth.complete_mfa_login(challenge=token, otp=enrolled.now())
+            auth.complete_mfa_login(challenge=token, otp=_next(enrolled))
         outcomes.append(refused.value.code)
     # The server clock is the one outside dependency moved here: the challenge outlives its window.
     monkeypatch.setattr(auth, "utcnow", lambda: utcnow() + timedelta(seconds=auth.MFA_CHALLENGE_SECONDS + 1))
     with pytest.raises(AuthenticationFailed) as expired:
-        auth.complete_mfa_login(challenge=challenge.token, otp=enrolled.now())
+        auth.complete_mfa_login(challenge=challenge.token, otp=_next(enrolled))
     monkeypatch.undo()
     # then
     assert outcomes == ["mfa-challenge-refused"] * 4
     assert expired.value.code == "mfa-challenge-refused"
-    assert auth.complete_mfa_login(challenge=challenge.token, otp=enrolled.now()).actor.username == "qa.li"
+    assert auth.complete_mfa_login(challenge=challenge.token, otp=_next(enrolled)).actor.username == "qa.li"
 
 
 def test_wrong_code_counts_as_a_failed_sign_in_and_asks_for_the_password_again(
@@ -477,7 +483,7 @@ def test_wrong_code_counts_as_a_failed_sign_in_and_asks_for_the_password_again(
     # when
     response = client.post("/login", data={"step": "otp", "otp": _wrong(enrolled), "csrf_token": csrf_of(otp_page),
                                            "next": "/"}, headers=HTML, follow_redirects=False)
-    retry = client.post("/login", data={"step": "otp", "otp": enrolled.now(), "csrf_token": csrf_of(otp_page),
+    retry = client.post("/login", data={"step": "otp", "otp": _next(enrolled), "csrf_token": csrf_of(otp_page),
                                         "next": "/"}, headers=HTML, follow_redirects=False)
     # then
     assert response.status_code == 401 and 'name="password"' in response.text

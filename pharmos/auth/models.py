@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from pharmos.compliance.audit import Audited
@@ -16,7 +16,7 @@ class User(Audited, Base):
     __tablename__ = "auth_user"
     __audit_type__ = "user"
     __audit_secret__ = frozenset({"password_hash", "totp_secret"})
-    __audit_ignore__ = frozenset({"last_login_at"})
+    __audit_ignore__ = frozenset({"last_login_at", "totp_last_step"})
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     # 21 CFR 11.100(a): unique to one individual, never reused or reassigned.
@@ -33,6 +33,8 @@ class User(Audited, Base):
     locked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     totp_secret: Mapped[str | None] = mapped_column(Text, nullable=True)
     totp_enabled: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    # The last 30-second step whose code was accepted: a code is never accepted twice (RFC 6238 §5.2).
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
     deactivated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -416,6 +416,25 @@ def _count_failure(session: Session, user: User, *, purpose: str, cause: str | N
                      details={"consecutive_failures": user.failed_login_count})
 
 
+def accept_totp(user: User, code: str) -> bool:
+    """Whether ``code`` is the user's current (±1 step) TOTP code not used before; records its step.
+
+    21 CFR 11.300(d) / RFC 6238 §5.2: a one-time code is accepted once, so a code seen over a
+    shoulder or replayed from a captured request is refused within its 30-second window too.
+    """
+    if not user.totp_secret:
+        return False
+    totp = pyotp.TOTP(decrypt(user.totp_secret))
+    now = utcnow()
+    for offset in (-1, 0, 1):
+        moment = now + timedelta(seconds=offset * totp.interval)
+        step = totp.timecode(moment)
+        if hmac.compare_digest(totp.at(moment), code.strip()) and step > (user.totp_last_step or -1):
+            user.totp_last_step = step
+            return True
+    return False
+
+
 def check_credentials(session: Session, *, username: str, password: str, otp: str | None, purpose: str) -> User:
     """Verify a person's credentials inside the caller's unit of work.
 
@@ -423,7 +442,7 @@ def check_credentials(session: Session, *, username: str, password: str, otp: st
     the caller must commit the session before raising. Used by login and by signing
     (21 CFR 11.200(a): each signing re-enters both components).
     """
-    user = session.scalar(select(User).where(User.username == username.strip().lower()))
+    user = session.scalar(select(User).where(User.username == username.strip().lower()).with_for_update())
     if user is None:
         _password_matches(_dummy_hash(), password)
         record_event(session, record_type="user", record_id=username[:80] or "?", action=f"{purpose}_failed",
@@ -442,7 +461,7 @@ def check_credentials(session: Session, *, username: str, password: str, otp: st
     if ok and user.totp_enabled:
         if not otp:
             raise AuthenticationFailed("Enter the 6-digit code from your authenticator app.", "otp-required")
-        ok = pyotp.TOTP(decrypt(user.totp_secret or "")).verify(otp.strip(), valid_window=1)
+        ok = accept_totp(user, otp)
     if not ok:
         _count_failure(session, user, purpose=purpose)
         raise AuthenticationFailed()
@@ -589,7 +608,7 @@ def complete_mfa_login(*, challenge: str, otp: str, kind: str = "web", client: s
             raise AuthenticationFailed(_CHALLENGE_REFUSED, "mfa-challenge-refused")
         if not (user.is_active and user.locked_at is None and user.totp_enabled and user.totp_secret):
             raise AuthenticationFailed(_CHALLENGE_REFUSED, "mfa-challenge-refused")
-        if not pyotp.TOTP(decrypt(user.totp_secret)).verify(otp.strip(), valid_window=1):
+        if not accept_totp(user, otp):
             _count_failure(session, user, purpose="login", cause="wrong verification code")
             raise AuthenticationFailed("That code is not valid. Check the time on your phone and try again.",
                                        "otp-invalid")
@@ -803,7 +822,7 @@ def confirm_totp_enrolment(*, actor: Actor, code: str) -> None:
         assert user is not None
         if not user.totp_secret:
             raise ValidationFailed.on("code", "Start the enrolment first.")
-        if not pyotp.TOTP(decrypt(user.totp_secret)).verify(code.strip(), valid_window=1):
+        if not accept_totp(user, code):
             raise ValidationFailed.on("code", "That code is not valid. Check the time on your phone and try again.")
         user.totp_enabled = True
 
