@@ -239,6 +239,29 @@ def test_expired_password_must_be_changed(site: dict[str, Actor], monkeypatch: p
         authenticate_signer(actor=actor, password=password_of("qa.li"))
 
 
+@pytest.mark.requirement("21 CFR 11.300(b)")
+def test_a_personal_api_token_is_suspended_while_its_owners_password_is_expired(
+        site: dict[str, Actor], monkeypatch: pytest.MonkeyPatch) -> None:
+    # given: a token issued while the password was current
+    from pharmos.app import create_app
+
+    monkeypatch.setenv("PHARMOS_PASSWORD_MAX_AGE_DAYS", "30")
+    reset_settings_cache()
+    client = TestClient(create_app())
+    token, _ = auth.create_api_token(actor=site["qa.zhang"], name="LIMS", scopes=["settings.view"])
+    headers = {"Authorization": f"Bearer {token}"}
+    assert client.get("/api/v1/controlled-settings", headers=headers).status_code == 200
+    # when: the password passes its maximum age
+    _execute("UPDATE auth_user SET password_changed_at = :at WHERE username = 'qa.zhang'",
+             at=utcnow() - timedelta(days=31))
+    suspended = client.get("/api/v1/controlled-settings", headers=headers)
+    # then: refused until the owner changes the password, then working again
+    assert suspended.status_code == 403 and suspended.json()["type"].endswith("/password-change-required")
+    expired = auth.login(username="qa.zhang", password=password_of("qa.zhang")).actor
+    auth.change_password(actor=expired, current_password=password_of("qa.zhang"), new_password="Revised-pass-2026")
+    assert client.get("/api/v1/controlled-settings", headers=headers).status_code == 200
+
+
 # ---------------------------------------------------------------- sessions
 
 

@@ -105,8 +105,9 @@ class Policy:
             await _check_csrf(request, resolved)
         actor = resolved.actor
         # A temporary or expired password is changed before anything else is done
-        # (21 CFR 11.300(b)); personal API tokens of integrations are not interactive logins.
-        if actor.must_change_password and resolved.kind != "token" and not self.allow_password_change_pending:
+        # (21 CFR 11.300(b)). A personal API token acts for its owner, so it is suspended too
+        # until the owner has revised the password (periodic revision would mean little otherwise).
+        if actor.must_change_password and not self.allow_password_change_pending:
             raise PasswordChangeRequired()
         if self.permission is not None and not actor.can(self.permission):
             raise PermissionDenied(f"You do not have the permission {self.permission}.")
