@@ -470,9 +470,11 @@ def test_tampered_or_expired_challenge_is_refused(client: TestClient, enrolled: 
     with pytest.raises(AuthenticationFailed) as expired:
         auth.complete_mfa_login(challenge=challenge.token, otp=_next(enrolled))
     monkeypatch.undo()
-    # then
+    # then: refused, and the forged ones for a real account are in the audit trail
     assert outcomes == ["mfa-challenge-refused"] * 4
     assert expired.value.code == "mfa-challenge-refused"
+    forged = search_audit(actor=Actor.system("test"), query=AuditQuery(record_type="user", action="login_failed"))
+    assert sum(e.changes.get("cause") == "sign-in challenge not valid" for e in forged) >= 2
     assert auth.complete_mfa_login(challenge=challenge.token, otp=_next(enrolled)).actor.username == "qa.li"
 
 

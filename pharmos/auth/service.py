@@ -605,6 +605,10 @@ def complete_mfa_login(*, challenge: str, otp: str, kind: str = "web", client: s
     with failures_committed(actor=Actor.system("login")) as session:
         user = session.get(User, int(user_id), with_for_update=True)
         if user is None or not hmac.compare_digest(mac, _challenge_mac(claims, user)):
+            # A forged or stale challenge is an attempt at unauthorised use (21 CFR 11.300(d)):
+            # recorded, but not counted toward lockout, or anyone could lock a user out by id.
+            record_event(session, record_type="user", record_id=user_id, action="login_failed",
+                         details={"cause": "sign-in challenge not valid"})
             raise AuthenticationFailed(_CHALLENGE_REFUSED, "mfa-challenge-refused")
         if not (user.is_active and user.locked_at is None and user.totp_enabled and user.totp_secret):
             raise AuthenticationFailed(_CHALLENGE_REFUSED, "mfa-challenge-refused")
