@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,32 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@contextmanager
+def served(url: str, secret: str) -> Iterator[str]:
+    """The real app under uvicorn on a free port, serving ``url``; its base address while it runs."""
+    port = _free_port()
+    env = {**os.environ, "PHARMOS_DATABASE_URL": url, "PHARMOS_SECRET_KEY": secret}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "pharmos.app:create_app", "--factory", "--host", "127.0.0.1",
+         "--port", str(port), "--log-level", "warning"], cwd=ROOT, env=env)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline or proc.poll() is not None:
+                pytest.fail("the Pharmos server did not start")
+            time.sleep(0.2)
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The real app under uvicorn on a free port, on a fresh SQLite database with three users."""
@@ -63,27 +90,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                      department="原液车间", roles=["operator"])
     get_database().dispose()
 
-    port = _free_port()
-    env = {**os.environ, "PHARMOS_DATABASE_URL": url, "PHARMOS_SECRET_KEY": secret}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "pharmos.app:create_app", "--factory", "--host", "127.0.0.1",
-         "--port", str(port), "--log-level", "warning"], cwd=ROOT, env=env)
-    base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline or proc.poll() is not None:
-                pytest.fail("the Pharmos server did not start")
-            time.sleep(0.2)
-        yield base
+        with served(url, secret) as base:
+            yield base
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
         if previous_secret is None:
             os.environ.pop("PHARMOS_SECRET_KEY", None)
         else:

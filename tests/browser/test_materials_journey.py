@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
-import httpx
 import pytest
 
 from pharmos.core.actor import Actor
-from tests.browser.test_journeys import CHROMIUM, CHROMIUM_ARGS, ROOT, _free_port, _require_chromium, shot, sign_in
+from tests.browser.test_journeys import CHROMIUM, CHROMIUM_ARGS, _require_chromium, served, shot, sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -52,27 +48,10 @@ def plant_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str,
                               due_on=site_today() + timedelta(days=2))])
     get_database().dispose()
 
-    port = _free_port()
-    env = {**os.environ, "PHARMOS_DATABASE_URL": url, "PHARMOS_SECRET_KEY": secret}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "pharmos.app:create_app", "--factory", "--host", "127.0.0.1",
-         "--port", str(port), "--log-level", "warning"], cwd=ROOT, env=env)
-    base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline or proc.poll() is not None:
-                pytest.fail("the Pharmos server did not start")
-            time.sleep(0.2)
-        yield {"base": base, "order": order.number}
+        with served(url, secret) as base:
+            yield {"base": base, "order": order.number}
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
         if previous_secret is None:
             os.environ.pop("PHARMOS_SECRET_KEY", None)
         else:
