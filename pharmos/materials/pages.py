@@ -500,8 +500,11 @@ async def order_close(request: Request, order_id: int, action: str, actor: Purch
 def _receiving_choices(*, actor: Actor, order_ref: str) -> dict[str, Any]:
     """The open orders, the one scanned or chosen (by number or id), and the receiving bins."""
     open_orders = service.list_purchase_orders(actor=actor, status="open", limit=500)
-    ref = order_ref.strip().upper()
-    chosen = next((o for o in open_orders if ref and (o.number.upper() == ref or str(o.id) == ref)), None)
+    ref = order_ref.strip()
+    # A scanned order number is looked up, not searched for among the listed ones (there may be more).
+    found = (service.list_purchase_orders(actor=actor, status="open", number=ref, limit=1) if ref and not ref.isdigit()
+             else [o for o in open_orders if str(o.id) == ref])
+    chosen = found[0] if found else None
     return {"open_orders": open_orders, "order": chosen,
             "bins": service.list_locations(actor=actor, kind="bin", active=True)}
 

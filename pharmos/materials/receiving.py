@@ -400,7 +400,9 @@ def get_purchase_order(*, actor: Actor, order_id: int) -> PurchaseOrderView:
 
 
 def list_purchase_orders(*, actor: Actor, status: str | None = None, supplier_id: int | None = None,
-                         after_id: int | None = None, limit: int = 50) -> list[PurchaseOrderView]:
+                         number: str | None = None, after_id: int | None = None,
+                         limit: int = 50) -> list[PurchaseOrderView]:
+    """Purchase orders oldest first; ``number`` finds one by its number as scanned (any case)."""
     actor.require("materials.view")
     if status is not None and status not in PO_STATUSES:
         raise ValidationFailed.on("status", f"Unknown status {status!r}.")
@@ -410,6 +412,8 @@ def list_purchase_orders(*, actor: Actor, status: str | None = None, supplier_id
             stmt = stmt.where(PurchaseOrder.status == status)
         if supplier_id is not None:
             stmt = stmt.where(PurchaseOrder.supplier_id == supplier_id)
+        if number:
+            stmt = stmt.where(PurchaseOrder.number == number.strip().upper())
         if after_id is not None:
             stmt = stmt.where(PurchaseOrder.id > after_id)
         return _order_views(session, list(session.scalars(stmt)))

@@ -360,6 +360,9 @@ def test_nothing_is_received_against_a_closed_order_and_an_order_with_receipts_c
     assert materials.cancel_purchase_order(actor=dock.clerk, order_id=unused.id, reason="Duplicate").status == \
         "cancelled"
     assert [o.number for o in materials.list_purchase_orders(actor=dock.clerk, status="open")] == []
+    # a scanned number (any case) finds its order, whatever its status
+    assert [o.id for o in materials.list_purchase_orders(actor=dock.clerk, number=f" {order.number.lower()} ")] == \
+        [order.id]
 
 
 @pytest.mark.parametrize(("line", "field"), [
