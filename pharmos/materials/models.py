@@ -25,8 +25,9 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    select,
 )
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, object_session
 
 from pharmos.compliance.audit import Audited
 from pharmos.core.clock import utcnow
@@ -65,10 +66,16 @@ class Material(Audited, Base):
     __table_args__ = (UniqueConstraint("code", "version", name="uq_material_code_version"),)
 
     def signed_content(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in (
+        content = {k: getattr(self, k) for k in (
             "code", "version", "name_zh", "name_en", "material_type", "base_unit", "storage_condition",
             "protect_from_light", "shelf_life_days", "retest_interval_days", "min_remaining_shelf_life_days",
             "sampling_plan", "gmp_critical")}
+        # The pack units convert every quantity received and issued: QA's approval covers them too.
+        session = object_session(self)
+        units = [] if session is None else session.execute(
+            select(MaterialUnit.unit, MaterialUnit.factor_to_base).where(MaterialUnit.material_id == self.id)
+            .order_by(MaterialUnit.unit)).all()
+        return content | {"pack_units": [[unit, Decimal(factor).normalize()] for unit, factor in units]}
 
     def author_user_id(self) -> int | None:
         return self.author_id

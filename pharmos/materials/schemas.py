@@ -246,6 +246,14 @@ class ContainerOut(_Out):
     unit: str
 
 
+class StatusChangeOut(_Out):
+    at: datetime
+    actor: str
+    from_state: str | None
+    to_state: str
+    reason: str | None
+
+
 class LotOut(_Out):
     id: int
     number: str
@@ -274,6 +282,8 @@ class LotOut(_Out):
     use_problems: list[str] = Field(default_factory=list)
     containers: list[ContainerOut] = Field(default_factory=list)
     signatures: list[SignatureOut] = Field(default_factory=list)
+    # Status changes read from the lot's audit trail, oldest first (on the single-lot reads).
+    history: list[StatusChangeOut] = Field(default_factory=list)
 
 
 class ReceiptOut(_Out):

@@ -203,6 +203,8 @@ def test_material_to_issue_journey_keeps_the_on_hand_figures_right(api: Api) -> 
     after = api.ok(api.get(QA, f"/lots/{lot['id']}"))
     assert after["state"] == "released" and after["use_problems"] == []
     assert [s["meaning"] for s in after["signatures"]] == ["released"]
+    assert [(h["from_state"], h["to_state"]) for h in after["history"]] == [
+        (None, "quarantine"), ("quarantine", "under_test"), ("under_test", "released")]
     assert Decimal(allocation["shortfall"]) == 0
     assert sum(Decimal(line["quantity"]) for line in allocation["lines"]) == Decimal(30)
     rows = api.ok(api.get(CLERK, "/stock/on-hand", material_code="NACL", group_by="location"))

@@ -75,6 +75,27 @@ def test_a_material_is_drafted_approved_and_changed_through_new_versions(site: d
         assert row is not None and row.author_id == clerk.user_id
 
 
+@pytest.mark.requirement("21 CFR 11.70")
+def test_the_approval_signature_covers_the_pack_units(site: dict[str, Actor]) -> None:
+    # given: an approved material whose bag is 25 kg
+    from sqlalchemy import update
+
+    from pharmos.core.db import transaction
+
+    clerk, qa = f.warehouse_user(site), site["qa.li"]
+    draft = materials.draft_material(actor=clerk, **GOOD, pack_units={"bag": "25"})
+    apply_transition(actor=qa, collection="materials", record_id=draft.id, name="approve",
+                     password=password_of("qa.li"), meaning="approved")
+    assert [s.valid for s in materials.get_material(actor=clerk, material_id=draft.id).signatures] == [True]
+    # when: someone with database access makes the bag 20 kg behind the lifecycle's back
+    with transaction(actor=f.SETUP, reason="tampering") as session:
+        session.execute(update(MaterialUnit).where(MaterialUnit.material_id == draft.id).values(
+            factor_to_base=Decimal(20)))
+    # then: QA's approval no longer matches what it approved
+    signature = materials.get_material(actor=clerk, material_id=draft.id).signatures[0]
+    assert not signature.valid and signature.problem == "Record changed after signing."
+
+
 @pytest.mark.requirement("EU GMP Annex 11 §14")
 def test_the_author_of_a_material_cannot_approve_it(lite: dict[str, Actor]) -> None:
     # given: QA drafts the material herself
