@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from pharmos.compliance.signatures import (
@@ -73,6 +74,19 @@ class Lifecycle:
             if t.name == name:
                 return t
         raise NotFound(f"{self.record_type} has no transition {name!r}.")
+
+
+def replace_version_in_force(session: Session, record: Any, *, identity: str, in_force: str,
+                             replaced: str) -> None:
+    """Move every other version of ``record`` (same ``identity`` column) out of ``in_force``.
+
+    For versioned records of which only one version may be in force at a time (controlled
+    settings, material master records): approving a new version replaces the old one.
+    """
+    model = type(record)
+    for previous in session.scalars(select(model).where(
+            getattr(model, identity) == getattr(record, identity), model.state == in_force, model.id != record.id)):
+        previous.state = replaced
 
 
 LIFECYCLES: dict[str, Lifecycle] = {}

@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from pharmos.compliance.lifecycle import Lifecycle, Transition, register_lifecycle
+from pharmos.compliance.lifecycle import Lifecycle, Transition, register_lifecycle, replace_version_in_force
 from pharmos.core.actor import Actor
 from pharmos.core.clock import site_today, utcnow
 from pharmos.materials.models import Container, CycleCount, CycleCountLine, Lot, Material
@@ -17,9 +17,7 @@ from pharmos.materials.models import Container, CycleCount, CycleCountLine, Lot,
 
 def _supersede_previous(session: Session, record: Any, _actor: Actor) -> None:
     # One approved version per material code: approving a change makes the old one obsolete.
-    for previous in session.scalars(select(Material).where(
-            Material.code == record.code, Material.state == "approved", Material.id != record.id)):
-        previous.state = "obsolete"
+    replace_version_in_force(session, record, identity="code", in_force="approved", replaced="obsolete")
     record.approved_at = utcnow()
 
 

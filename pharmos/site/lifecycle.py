@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from pharmos.compliance.lifecycle import Lifecycle, Transition, register_lifecycle
+from pharmos.compliance.lifecycle import Lifecycle, Transition, register_lifecycle, replace_version_in_force
 from pharmos.core.actor import Actor
 from pharmos.core.clock import utcnow
 from pharmos.site.models import ControlledSetting
@@ -19,11 +18,7 @@ def _has_value(_session: Session, record: Any, _actor: Actor) -> str | None:
 
 def _supersede_previous(session: Session, record: Any, _actor: Actor) -> None:
     # Only one effective version per key: approving a new one supersedes the old.
-    for previous in session.scalars(
-        select(ControlledSetting).where(ControlledSetting.key == record.key, ControlledSetting.state == "effective",
-                                        ControlledSetting.id != record.id)
-    ):
-        previous.state = "superseded"
+    replace_version_in_force(session, record, identity="key", in_force="effective", replaced="superseded")
     record.effective_at = utcnow()
 
 
