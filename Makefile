@@ -35,8 +35,9 @@ test: lint typecheck contracts pytest
 # Refresh the message catalogues after changing user-visible texts, then translate the new
 # zh_CN entries (a test refuses empty ones) and run `make i18n` again to compile.
 i18n: $(STAMP)
+	mkdir -p var
 	$(BIN)/pybabel extract -F pharmos/web/babel.cfg --no-location --no-wrap -o var/messages.pot .
-	$(BIN)/pybabel update --no-wrap --ignore-obsolete -i var/messages.pot -d pharmos/web/translations -D messages
+	$(BIN)/pybabel update --no-wrap --no-fuzzy-matching --ignore-obsolete -i var/messages.pot -d pharmos/web/translations -D messages
 	$(BIN)/pybabel compile -d pharmos/web/translations -D messages
 
 bench: $(STAMP)

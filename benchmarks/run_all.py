@@ -13,7 +13,8 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ["audit_verify.py", "audited_writes.py", "http_load.py", "materials_stock.py"]
+BENCHMARKS = ["audit_verify.py", "audited_writes.py", "http_load.py", "materials_stock.py", "equipment_usability.py",
+              "quality_lists.py"]
 
 
 def main() -> int:

@@ -20,7 +20,9 @@ from pharmos.core.actor import Actor
 from pharmos.core.config import get_settings
 from pharmos.core.context import set_request_id
 from pharmos.core.db import get_database
+from pharmos.equipment.routes import api as equipment_api
 from pharmos.materials.routes import api as materials_api
+from pharmos.quality.routes import api as quality_api
 from pharmos.site import lifecycle as _site_lifecycle  # noqa: F401 - registers the lifecycle
 from pharmos.site.routes import api as site_api
 from pharmos.web.app import install_web
@@ -124,6 +126,8 @@ def create_app(*, extra_routers: Sequence[APIRouter] = ()) -> FastAPI:
     app.include_router(auth_api)
     app.include_router(site_api)
     app.include_router(materials_api)
+    app.include_router(equipment_api)
+    app.include_router(quality_api)
     html_renderer = install_web(app)
     # Generic lifecycle routes last: their path pattern is the broadest.
     for router in extra_routers:

@@ -23,7 +23,7 @@ from typer.core import TyperGroup
 import pharmos
 from pharmos.core.actor import Actor
 from pharmos.core.config import get_settings
-from pharmos.core.errors import DomainError, FieldProblem, ValidationFailed
+from pharmos.core.errors import DomainError, FieldProblem, ValidationFailed, required_reason
 
 console = Console(highlight=False)
 errors = Console(stderr=True, highlight=False)
@@ -56,6 +56,10 @@ app.add_typer(role_app, name="role")
 app.add_typer(audit_app, name="audit")
 materials_app = typer.Typer(no_args_is_help=True, help="Materials and warehouse jobs.")
 app.add_typer(materials_app, name="materials")
+equipment_app = typer.Typer(no_args_is_help=True, help="Equipment and metrology jobs, spreadsheet import and export.")
+app.add_typer(equipment_app, name="equipment")
+quality_app = typer.Typer(no_args_is_help=True, help="Quality jobs: deviations and CAPA.")
+app.add_typer(quality_app, name="quality")
 
 
 def _actor() -> Actor:
@@ -348,10 +352,6 @@ def main() -> None:
     app()
 
 
-if __name__ == "__main__":
-    main()
-
-
 # ---------------------------------------------------------------- materials
 
 
@@ -374,3 +374,115 @@ def materials_daily_review(
     for row in (*result.expiring, *result.retest_due):
         console.print(f"  {row.lot_number} {row.material_code} expires {row.expires_on.isoformat()}"
                       + (f", retest {row.retest_on.isoformat()}" if row.retest_on else ""))
+
+
+# ---------------------------------------------------------------- equipment
+
+EQUIPMENT_EXPORTS = ("equipment", "calibration-plan", "work-orders")
+
+
+@equipment_app.command("daily-scan")
+def equipment_daily_scan(
+    today: Annotated[str | None, typer.Option(help="Scan as of this date (ISO; default: today at the site)")] = None,
+) -> None:
+    """Raise calibration/requalification reminders, generate due PM work orders, schedule rounds, flag missed ones."""
+    from pharmos.equipment import service as equipment
+
+    try:
+        as_of = date.fromisoformat(today) if today else None
+    except ValueError:
+        raise ValidationFailed.on("today", f"{today!r} is not an ISO date such as 2026-03-01.") from None
+    result = equipment.run_daily_equipment_scan(actor=Actor.system("job:daily-equipment-scan"), today=as_of)
+    console.print(f"Equipment scan for {result.run_on.isoformat()} ({result.seconds:.2f} s): "
+                  f"{result.reminders_raised} reminder(s) raised, "
+                  f"{len(result.work_orders_generated)} work order(s) generated, "
+                  f"{result.rounds_scheduled} round(s) scheduled, {len(result.rounds_missed)} round(s) missed; "
+                  f"{result.calibrations_overdue} calibration(s) and {result.requalifications_overdue} "
+                  "requalification(s) overdue.")
+    for number in result.work_orders_generated:
+        console.print(f"  work order: {number}")
+    for number in result.rounds_missed:
+        console.print(f"  missed: {number}")
+
+
+def _equipment_import(kind: str, file: Path, reason: str, dry_run: bool) -> None:
+    from pharmos.equipment import service as equipment
+
+    if not file.is_file():
+        raise ValidationFailed.on("file", f"No file {file}.")
+    importer = equipment.import_equipment if kind == "equipment" else equipment.import_calibration_plan
+    result = importer(actor=_actor(), filename=file.name, content=file.read_bytes(), dry_run=dry_run,
+                      reason=required_reason(reason))
+    verb = "Checked" if dry_run else "Imported"
+    console.print(f"[green]✓[/] {verb} {escape(file.name)}: {result.rows} row(s); {len(result.created)} created, "
+                  f"{len(result.updated)} updated, {len(result.unchanged)} unchanged"
+                  + (" (dry run: nothing written)." if dry_run else "."))
+    for number in (*result.created, *result.updated):
+        console.print(f"  {escape(number)}")
+
+
+@equipment_app.command("import-equipment")
+def equipment_import_equipment(
+    file: Annotated[Path, typer.Argument(help="CSV or Excel (.xlsx) equipment ledger")],
+    reason: Annotated[str, typer.Option(help="Why (audited)")],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Check every row, write nothing")] = False,
+) -> None:
+    """Register equipment from a spreadsheet: every row or none, each bad row named."""
+    _equipment_import("equipment", file, reason, dry_run)
+
+
+@equipment_app.command("import-calibration-plan")
+def equipment_import_calibration_plan(
+    file: Annotated[Path, typer.Argument(help="CSV or Excel (.xlsx) calibration plan")],
+    reason: Annotated[str, typer.Option(help="Why (audited)")],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Check every row, write nothing")] = False,
+) -> None:
+    """Set intervals, accuracy, ranges and (go-live) last calibration dates of registered instruments."""
+    _equipment_import("calibration-plan", file, reason, dry_run)
+
+
+@equipment_app.command("export")
+def equipment_export(
+    what: Annotated[str, typer.Argument(help="equipment, calibration-plan or work-orders")],
+    format: Annotated[str, typer.Option("--format", help="csv or xlsx")] = "csv",
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="File to write (default: generated name)")]
+    = None,
+) -> None:
+    """Export the equipment ledger, the calibration plan or the work orders as CSV or Excel."""
+    from pharmos.equipment import service as equipment
+
+    exports = {"equipment": equipment.export_equipment, "calibration-plan": equipment.export_calibration_plan,
+               "work-orders": equipment.export_work_orders}
+    if what not in exports:
+        raise ValidationFailed.on("what", f"Export one of: {', '.join(EQUIPMENT_EXPORTS)}.")
+    content, _media_type, filename = exports[what](actor=_actor(), fmt=format)
+    target = output or Path(filename)
+    target.write_bytes(content)
+    console.print(f"[green]✓[/] Wrote {escape(str(target))} ({len(content):,} bytes).")
+
+
+# ---------------------------------------------------------------- quality
+
+
+@quality_app.command("escalate")
+def quality_escalate(
+    today: Annotated[str | None, typer.Option(help="Escalate as of this date (ISO; default: today at the site)")]
+    = None,
+) -> None:
+    """Flag deviations and CAPA past their due (or effectiveness-check) date, once each, in the audit trail."""
+    from pharmos.quality import service as quality
+
+    try:
+        as_of = date.fromisoformat(today) if today else None
+    except ValueError:
+        raise ValidationFailed.on("today", f"{today!r} is not an ISO date such as 2026-03-01.") from None
+    result = quality.escalate_overdue(actor=Actor.system("job:quality-escalation"), today=as_of)
+    console.print(f"Quality escalation for {result.run_on.isoformat()}: "
+                  f"{len(result.deviations_escalated)} deviation(s) and {len(result.capas_escalated)} CAPA "
+                  "escalated.")
+    for number in (*result.deviations_escalated, *result.capas_escalated):
+        console.print(f"  escalated: {escape(number)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,7 +1,8 @@
 """The demo site: a Chinese biologics plant (华东生物制药有限公司) built through the services.
 
 Staff and controlled settings are here; the warehouse (materials, suppliers, lots, stock)
-is in ``pharmos.demo_materials``.
+is in ``pharmos.demo_materials``, the equipment ledger, metrology and maintenance in
+``pharmos.demo_equipment``, deviations and CAPA in ``pharmos.demo_quality``.
 
 Everything here goes through the same services, lifecycles and signatures as real use,
 so the demo's audit trail is a genuine, verifiable chain and its records have real
@@ -16,7 +17,9 @@ from typing import NamedTuple
 from pharmos.auth import service as auth
 from pharmos.compliance.lifecycle import apply_transition
 from pharmos.core.actor import Actor
+from pharmos.demo_equipment import load_demo_equipment
 from pharmos.demo_materials import load_demo_materials
+from pharmos.demo_quality import load_demo_quality
 from pharmos.site import lifecycle as _site_lifecycle  # noqa: F401 - registers the settings lifecycle
 from pharmos.site import service as site
 
@@ -59,9 +62,12 @@ _STAFF: tuple[_Staff, ...] = (
     _Staff("qc.gaoyan", "高燕", "qc_analyst", QC),
     _Staff("prod.chenjie", "陈杰", "production_supervisor", UPSTREAM),
     _Staff("prod.liuyang", "刘洋", "operator", UPSTREAM),
+    _Staff("prod.mawei", "马伟", "production_supervisor", DOWNSTREAM),
     _Staff("prod.huangmin", "黄敏", "operator", DOWNSTREAM),
     _Staff("wh.zhoutao", "周涛", "warehouse", WAREHOUSE),
     _Staff("eng.wuhao", "吴昊", "maintenance", ENGINEERING),
+    _Staff("eng.sunqiang", "孙强", "maintenance", ENGINEERING),  # metrology engineer (计量工程师)
+    _Staff("eng.zhoubin", "周斌", "maintenance", ENGINEERING),  # maintenance technician
     _Staff("plan.xuting", "徐婷", "planner", PLANNING),
     _Staff("viewer.majing", "马静", "viewer", QA),
 )
@@ -112,9 +118,10 @@ def _load_settings() -> None:
     approver = _signed_in("qa.lina")
 
     _make_effective(author, approver, "site.company_name", COMPANY, "持证企业名称（用于报告页眉）")
-    _make_effective(author, approver, "deviation.due_days.minor", "15", "轻微偏差自发现起关闭期限（天）")
-    _make_effective(author, approver, "deviation.due_days.critical", "30",
-                    "重大偏差自发现起关闭期限（天），含根本原因调查")
+    _make_effective(author, approver, "quality.deviation_due_days.minor", "15", "轻微偏差自分级起关闭期限（工作日）")
+    _make_effective(author, approver, "quality.deviation_due_days.major", "20", "主要偏差自分级起关闭期限（工作日）")
+    _make_effective(author, approver, "quality.deviation_due_days.critical", "30",
+                    "重大偏差自分级起关闭期限（工作日），含根本原因调查")
     # The warehouse keeps quarantine, released and rejected ambient stock in separate zones.
     _make_effective(author, approver, "materials.status_by_zone", "true",
                     "常温库按区域管理物料状态（待验区/合格品区/不合格品区）；冷库按系统状态管理")
@@ -146,4 +153,6 @@ def load_demo_site(*, actor: Actor) -> tuple[DemoLogin, ...]:
     _create_staff(actor)
     _load_settings()
     load_demo_materials(sign_in=_signed_in, password=DEMO_PASSWORD)
+    load_demo_equipment(sign_in=_signed_in, password=DEMO_PASSWORD)
+    load_demo_quality(sign_in=_signed_in, password=DEMO_PASSWORD)
     return DEMO_LOGINS

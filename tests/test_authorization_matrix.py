@@ -25,6 +25,13 @@ PATH_VALUES = {
     "record_id": "1",
     "name": "submit",
     "material_code": "NO-SUCH-MATERIAL",
+    "code": "EQ-NONE-999",  # an equipment label scanned at /equipment/by-scan/{code}
+    "item_id": "1",
+    "task_id": "1",
+    "point_id": "1",
+    "extension_id": "1",  # a deviation's due-date extension request
+    "record_type": "lot",  # a deviation's linked record: /deviations/{record_id}/links/{record_type}/{reference}
+    "reference": "LOT-NONE-001",
 }
 # Routes that end the caller's session go last so the token stays usable for the others.
 SESSION_ENDING = {"/api/v1/auth/logout"}

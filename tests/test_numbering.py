@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from pharmos.core.actor import Actor
 from pharmos.core.db import read_session, transaction
-from pharmos.core.numbering import NumberSequence, next_number, validate_pattern
+from pharmos.core.numbering import NumberSequence, next_number, next_numbers, validate_pattern
 
 
 def _number(system: Actor, **kwargs: object) -> str:
@@ -130,3 +130,20 @@ def test_concurrent_callers_get_distinct_contiguous_numbers(pg_url: str, system:
     # then 200 distinct numbers were issued, 1..200 without a gap
     assert failures == []
     assert sorted(drawn) == [f"LOT-2026-{n:04d}" for n in range(1, threads * per_thread + 1)]
+
+
+def test_a_block_of_numbers_continues_the_sequence_without_gaps(db_url: str, system: Actor) -> None:
+    # given a sequence that has handed out one number
+    at = datetime(2026, 11, 23, tzinfo=UTC)
+    assert _number(system, prefix="WO", pattern="{prefix}-{date:%y%m}-{seq:04d}", at=at) == "WO-2611-0001"
+
+    # when a job takes a block of three, and then one more number is asked for
+    with transaction(actor=system) as session:
+        block = next_numbers(session, prefix="WO", pattern="{prefix}-{date:%y%m}-{seq:04d}", at=at, count=3)
+    after = _number(system, prefix="WO", pattern="{prefix}-{date:%y%m}-{seq:04d}", at=at)
+
+    # then the block is consecutive and the next single number follows it
+    assert block == ["WO-2611-0002", "WO-2611-0003", "WO-2611-0004"]
+    assert after == "WO-2611-0005"
+    with pytest.raises(ValueError), transaction(actor=system) as session:
+        next_numbers(session, prefix="WO", count=0)

@@ -79,6 +79,18 @@ def test_zh_catalog_uses_gmp_vocabulary() -> None:
     assert strings["Electronic signatures"] == "电子签名"
 
 
+@pytest.mark.parametrize("message", ["", "  "])
+def test_an_empty_record_text_is_shown_empty_not_as_the_catalogue_header(message: str) -> None:
+    # given a logbook entry or comment stored without text
+    from pharmos.web.rendering import translate_message
+
+    # when it is shown in Chinese
+    shown = translate_message("zh_CN", message)
+
+    # then nothing is shown, not gettext's catalogue header ("Project-Id-Version: …")
+    assert shown == message
+
+
 def test_unauthenticated_page_redirects_to_login(client: TestClient) -> None:
     # when
     response = client.get("/users?x=1", headers=HTML, follow_redirects=False)

@@ -10,7 +10,7 @@ import hashlib
 import hmac
 import secrets
 import string
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -839,3 +839,35 @@ def disable_totp(*, actor: Actor, password: str) -> None:
             raise ValidationFailed.on("password", "The password is not correct.")
         user.totp_enabled = False
         user.totp_secret = None
+
+
+# ---------------------------------------------------------------- directory queries for other modules
+
+
+@dataclass(frozen=True)
+class DirectoryEntry:
+    id: int
+    username: str
+    full_name: str
+    is_active: bool
+
+
+def directory_entry(session: Session, *, username: str) -> DirectoryEntry | None:
+    """The account ``username`` as other modules may see it (inside their own transaction), or None."""
+    user = session.scalar(select(User).where(User.username == username.strip().lower()))
+    return None if user is None else DirectoryEntry(user.id, user.username, user.full_name, user.is_active)
+
+
+def usernames_by_id(session: Session, user_ids: Iterable[int | None]) -> dict[int, str]:
+    """Username per user id, in one query (ids of unknown users are left out)."""
+    ids = {i for i in user_ids if i is not None}
+    if not ids:
+        return {}
+    return {uid: name for uid, name in session.execute(select(User.id, User.username).where(User.id.in_(ids)))}
+
+
+def holds_permission(session: Session, *, user_id: int, permission: str) -> bool:
+    """Whether the user holds ``permission`` through one of their roles (e.g. may be assigned work)."""
+    return session.scalar(select(RolePermission.id).join(UserRole, UserRole.role_id == RolePermission.role_id)
+                          .where(UserRole.user_id == user_id, RolePermission.permission == permission)
+                          .limit(1)) is not None

@@ -25,6 +25,7 @@ from pharmos.core.clock import as_utc, utcnow
 from pharmos.core.config import get_settings
 from pharmos.core.db import transaction
 from pharmos.core.errors import PermissionDenied, ValidationFailed
+from pharmos.core.labels import PDF_FONT
 
 FORMATS = {"csv": "text/csv; charset=utf-8", "pdf": "application/pdf"}
 CSV_COLUMNS = (
@@ -32,8 +33,6 @@ CSV_COLUMNS = (
     "request_id", "hash",
 )
 _PAGE_SIZE = 500
-# reportlab's built-in Adobe CID font: renders Chinese without shipping a font file.
-PDF_FONT = "STSong-Light"
 
 
 @dataclass(frozen=True)

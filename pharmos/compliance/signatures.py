@@ -72,8 +72,16 @@ class ElectronicSignature(Audited, Base):
     __table_args__ = (Index("ix_electronic_signature_record", "record_type", "record_id"),)
 
 
-def content_hash(record: SignableRecord) -> str:
-    return hashlib.sha256(canonical_json(record.signed_content())).hexdigest()
+def content_hash(record: SignableRecord, meaning: str | None = None) -> str:
+    """SHA-256 of what a signature with ``meaning`` attests (21 CFR 11.70: the link to its record).
+
+    A record whose later steps add content (a CAPA's effectiveness check after the owner signed
+    the implementation) declares ``signed_content_for(meaning)``, so an earlier signature covers
+    what its signer saw and later, legitimate steps do not show it as broken.
+    """
+    per_meaning = getattr(record, "signed_content_for", None)
+    content = per_meaning(meaning) if per_meaning is not None and meaning is not None else record.signed_content()
+    return hashlib.sha256(canonical_json(content)).hexdigest()
 
 
 def _binding(*, record_type: str, record_id: str, signer_id: int, printed_name: str, meaning: str,
@@ -148,7 +156,7 @@ def sign(session: Session, *, record: SignableRecord, meaning: str, actor: Actor
     if problem:
         raise SignatureRefused(problem)
     now = utcnow()
-    content = content_hash(record)
+    content = content_hash(record, meaning)
     record_id = str(record.id)
     sig = ElectronicSignature(
         record_type=record.__audit_type__, record_id=record_id, signer_id=proof.user_id,
@@ -177,7 +185,7 @@ class SignatureView:
 
 def signatures_for(session: Session, record: SignableRecord) -> list[SignatureView]:
     """The record's signatures, each checked against the record as it is now."""
-    current = content_hash(record)
+    current: dict[str, str] = {}
     rows = session.scalars(
         select(ElectronicSignature)
         .where(ElectronicSignature.record_type == record.__audit_type__,
@@ -189,10 +197,12 @@ def signatures_for(session: Session, record: SignableRecord) -> list[SignatureVi
         expected = _binding(record_type=sig.record_type, record_id=sig.record_id, signer_id=sig.signer_id,
                             printed_name=sig.printed_name, meaning=sig.meaning, signed_at=sig.signed_at,
                             reason=sig.reason, content=sig.content_hash)
+        if sig.meaning not in current:
+            current[sig.meaning] = content_hash(record, sig.meaning)
         problem = None
         if not hmac.compare_digest(expected, sig.binding):
             problem = "Signature manifest altered or moved from another record."
-        elif sig.content_hash != current:
+        elif sig.content_hash != current[sig.meaning]:
             problem = "Record changed after signing."
         views.append(SignatureView(sig.id, sig.printed_name, sig.signer_username, sig.meaning, sig.signed_at,
                                    sig.reason, problem is None, problem))

@@ -24,3 +24,12 @@ def site_today() -> date:
     from pharmos.core.config import get_settings
 
     return utcnow().astimezone(ZoneInfo(get_settings().site_timezone)).date()
+
+
+def site_date(at: datetime) -> date:
+    """The calendar date at the site at the instant ``at`` (due dates are site calendar dates)."""
+    from zoneinfo import ZoneInfo
+
+    from pharmos.core.config import get_settings
+
+    return as_utc(at).astimezone(ZoneInfo(get_settings().site_timezone)).date()

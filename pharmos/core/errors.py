@@ -68,3 +68,16 @@ def required_reason(reason: str | None) -> str:
     if not text:
         raise ValidationFailed.on("reason", "A reason for the change is required.")
     return text
+
+
+def text_problem(field: str, value: object, *, required: bool = False, max_length: int) -> FieldProblem | None:
+    """What is wrong with a free-text input (not text, missing when required, too long), or None."""
+    if value is None:
+        value = ""
+    if not isinstance(value, str):
+        return FieldProblem(field, "Must be text.")
+    if required and not value.strip():
+        return FieldProblem(field, "Required.")
+    if len(value.strip()) > max_length:
+        return FieldProblem(field, f"At most {max_length} characters.")
+    return None

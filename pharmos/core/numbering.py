@@ -46,6 +46,14 @@ def sequence_key(pattern: str, *, prefix: str, at: datetime) -> str:
 
 def next_number(session: Session, *, prefix: str, pattern: str = "{prefix}-{date:%Y}-{seq:04d}",
                 at: datetime | None = None) -> str:
+    return next_numbers(session, prefix=prefix, pattern=pattern, at=at, count=1)[0]
+
+
+def next_numbers(session: Session, *, prefix: str, pattern: str = "{prefix}-{date:%Y}-{seq:04d}",
+                 at: datetime | None = None, count: int) -> list[str]:
+    """``count`` consecutive numbers in one locked step (a job numbering hundreds of records at once)."""
+    if count < 1:
+        raise ValueError("count must be at least 1")
     validate_pattern(pattern)
     at = at or utcnow()
     key = sequence_key(pattern, prefix=prefix, at=at)
@@ -56,6 +64,7 @@ def next_number(session: Session, *, prefix: str, pattern: str = "{prefix}-{date
         session.flush()
     row = session.scalar(select(NumberSequence).where(NumberSequence.key == key).with_for_update())
     assert row is not None
-    row.last_value += 1
+    first = row.last_value + 1
+    row.last_value += count
     session.flush()
-    return pattern.format(prefix=prefix, date=at, seq=row.last_value)
+    return [pattern.format(prefix=prefix, date=at, seq=seq) for seq in range(first, first + count)]

@@ -12,13 +12,11 @@ issued labels can be reconciled (EU GMP Part I 5.42 / 药品GMP 第一百二十�
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -27,10 +25,22 @@ from sqlalchemy import select
 
 from pharmos.compliance.audit import record_event
 from pharmos.core.actor import Actor
-from pharmos.core.clock import as_utc, site_today, utcnow
+from pharmos.core.clock import site_today, utcnow
 from pharmos.core.config import get_settings
 from pharmos.core.db import read_session, transaction
 from pharmos.core.errors import Conflict, FieldProblem, NotFound, ValidationFailed, required_reason
+from pharmos.core.spreadsheets import (
+    EXPORT_FORMATS,
+    MAX_UPLOAD_BYTES,
+    RowReader,
+    TableRow,
+    all_pages,
+    blank,
+    download,
+    export_format,
+    read_table,
+    refuse_import,
+)
 from pharmos.materials import inventory, master, receiving
 from pharmos.materials.labels import ContainerLabel, label_status, render_labels
 from pharmos.materials.models import Container, Lot, Material, StorageLocation, Supplier
@@ -57,14 +67,6 @@ __all__ = [
     "lot_labels_pdf",
 ]
 
-EXPORT_FORMATS: dict[str, str] = {
-    "csv": "text/csv; charset=utf-8",
-    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-}
-# What a person keeps in a spreadsheet, not a data dump: a bigger file is a migration project.
-MAX_IMPORT_ROWS = 5000
-# The largest upload the API and the import page accept (transport hygiene; the rows are judged here).
-MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 # Every opening-stock ledger entry carries this reference, so go-live stock stays identifiable.
 OPENING_STOCK_REFERENCE = "OPENING-STOCK"
 
@@ -78,92 +80,6 @@ MATERIAL_EXPORT_ONLY = ("version", "state", "author", "created_at", "approved_at
 OPENING_STOCK_REQUIRED = ("material_code", "quantity", "unit", "location_code", "expires_on")
 OPENING_STOCK_COLUMNS = (*OPENING_STOCK_REQUIRED, "containers", "supplier_code", "supplier_lot", "manufactured_on",
                          "retest_on")
-
-_TRUE = frozenset({"true", "yes", "y", "1", "是", "x", "✓"})
-_FALSE = frozenset({"false", "no", "n", "0", "否"})
-
-
-
-def _format(fmt: str) -> str:
-    fmt = (fmt or "").strip().lower()
-    if fmt not in EXPORT_FORMATS:
-        raise ValidationFailed.on("format", f"Format must be one of: {', '.join(EXPORT_FORMATS)}.")
-    return fmt
-
-
-# ---------------------------------------------------------------- writing spreadsheets
-
-
-def _site_zone() -> ZoneInfo:
-    return ZoneInfo(get_settings().site_timezone)
-
-
-def _plain(value: Any) -> Any:
-    """A cell value both renderings understand: text, Decimal, int, date, or None."""
-    if value is None or (isinstance(value, str | int | Decimal | date) and not isinstance(value, datetime | bool)):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, datetime):
-        # Spreadsheets have no time zones: write the site's local time, stated in the column name.
-        return as_utc(value).astimezone(_site_zone()).strftime("%Y-%m-%d %H:%M:%S")
-    return str(value)
-
-
-def _csv_text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, Decimal):
-        return format(value.normalize(), "f")
-    if isinstance(value, date):
-        return value.isoformat()
-    text = str(value)
-    # OWASP CSV injection: a cell a user typed must not run as a formula when Excel opens it.
-    return "'" + text if isinstance(value, str) and text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
-def _spreadsheet(fmt: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], *, sheet: str) -> bytes:
-    cells = [[_plain(v) for v in row] for row in rows]
-    if fmt == "csv":
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        writer.writerow(columns)
-        for row in cells:
-            writer.writerow([_csv_text(v) for v in row])
-        # The BOM makes Excel (zh-CN Windows) open UTF-8 instead of GBK-garbled Chinese.
-        return buffer.getvalue().encode("utf-8-sig")
-    from openpyxl import Workbook
-    from openpyxl.styles import Font
-
-    book = Workbook()
-    ws = book.active
-    assert ws is not None
-    ws.title = sheet[:31]
-    ws.append(list(columns))
-    for cell in ws[1]:
-        cell.font = Font(bold=True)
-    for r, row in enumerate(cells, start=2):
-        for c, value in enumerate(row, start=1):
-            cell = ws.cell(row=r, column=c, value=value)
-            if isinstance(value, str):
-                # Text stays text: openpyxl would otherwise turn "=…" into a live formula.
-                cell.data_type = "s"
-            elif isinstance(value, date):
-                cell.number_format = "yyyy-mm-dd"
-    ws.freeze_panes = "A2"
-    for c, name in enumerate(columns, start=1):
-        width = max([len(name), *(len(_csv_text(row[c - 1])) for row in cells[:200])]) + 2
-        ws.column_dimensions[ws.cell(row=1, column=c).column_letter].width = min(width, 60)
-    out = io.BytesIO()
-    book.save(out)
-    return out.getvalue()
-
-
-def _download(fmt: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], *, name: str,
-              sheet: str) -> tuple[bytes, str, str]:
-    stamp = utcnow().astimezone(_site_zone()).strftime("%Y%m%d-%H%M")
-    return (_spreadsheet(fmt, columns, rows, sheet=sheet), EXPORT_FORMATS[fmt], f"{name}-{stamp}.{fmt}")
-
 
 # ---------------------------------------------------------------- exports
 
@@ -179,44 +95,34 @@ MOVEMENT_COLUMNS = ("id", "at_local", "kind", "lot_number", "container_number", 
 def export_on_hand(*, actor: Actor, fmt: str = "csv", material_code: str | None = None, lot_id: int | None = None,
                    location_code: str | None = None, group_by: str = "lot") -> tuple[bytes, str, str]:
     """Stock on hand as CSV or Excel: (content, media type, filename). Filters as ``on_hand``."""
-    fmt = _format(fmt)
+    fmt = export_format(fmt)
     rows: list[OnHandRow] = inventory.on_hand(actor=actor, material_code=material_code, lot_id=lot_id,
                                               location_code=location_code, group_by=group_by)
     data = [[r.material_code, r.material_name, r.lot_number, r.lot_state, r.expires_on, r.retest_on,
              r.location_code, r.containers, r.on_hand, r.reserved, r.available, r.unit] for r in rows]
-    return _download(fmt, ON_HAND_COLUMNS, data, name=f"stock-on-hand-by-{group_by}", sheet="On hand 库存")
+    return download(fmt, ON_HAND_COLUMNS, data, name=f"stock-on-hand-by-{group_by}", sheet="On hand 库存")
 
 
 def export_expiry_report(*, actor: Actor, fmt: str = "csv", within_days: int = 90) -> tuple[bytes, str, str]:
     """Lots in stock expiring or due for retest within ``within_days``, as CSV or Excel."""
-    fmt = _format(fmt)
+    fmt = export_format(fmt)
     rows: list[ExpiryRow] = inventory.expiry_report(actor=actor, within_days=within_days)
     data = [[r.lot_number, r.material_code, r.material_name, r.state, r.expires_on, r.days_to_expiry, r.retest_on,
              r.days_to_retest, r.on_hand, r.unit] for r in rows]
-    return _download(fmt, EXPIRY_COLUMNS, data, name=f"expiry-report-{within_days}d", sheet="Expiry 效期")
-
-
-def _all_pages(fetch: Callable[[int | None], Sequence[Any]], key: Callable[[Any], int]) -> Iterator[Any]:
-    after: int | None = None
-    while True:
-        batch = fetch(after)
-        if not batch:
-            return
-        yield from batch
-        after = key(batch[-1])
+    return download(fmt, EXPIRY_COLUMNS, data, name=f"expiry-report-{within_days}d", sheet="Expiry 效期")
 
 
 def export_lot_movements(*, actor: Actor, lot_id: int, fmt: str = "csv") -> tuple[bytes, str, str]:
     """The complete ledger history of one lot, oldest first, as CSV or Excel."""
-    fmt = _format(fmt)
+    fmt = export_format(fmt)
     lot = receiving.get_lot(actor=actor, lot_id=lot_id)  # NotFound for an unknown lot
-    movements: list[MovementView] = list(_all_pages(
+    movements: list[MovementView] = list(all_pages(
         lambda after: inventory.list_movements(actor=actor, lot_id=lot_id, after_id=after, limit=500),
         lambda m: m.id))
     data = [[m.id, m.at, m.kind, m.lot_number, m.container_number, m.material_code, m.quantity_change, m.quantity,
              m.unit, m.from_location_code, m.to_location_code, m.actor, m.reason, m.reference, m.fefo_override,
              m.reviewed_by] for m in movements]
-    return _download(fmt, MOVEMENT_COLUMNS, data, name=f"movements-{lot.number}", sheet="Movements 出入库")
+    return download(fmt, MOVEMENT_COLUMNS, data, name=f"movements-{lot.number}", sheet="Movements 出入库")
 
 
 def _pack_units_text(view: MaterialView) -> str:
@@ -229,14 +135,14 @@ def export_materials(*, actor: Actor, fmt: str = "csv", state: str | None = None
     The columns are the import's, plus version, state, author, created_at and approved_at,
     which an import of the same file ignores.
     """
-    fmt = _format(fmt)
-    materials: list[MaterialView] = list(_all_pages(
+    fmt = export_format(fmt)
+    materials: list[MaterialView] = list(all_pages(
         lambda after: master.list_materials(actor=actor, state=state, after_id=after, limit=500), lambda m: m.id))
     data = [[m.code, m.name_zh, m.material_type, m.base_unit, m.storage_condition, m.name_en, m.protect_from_light,
              m.shelf_life_days, m.retest_interval_days, m.min_remaining_shelf_life_days, m.sampling_plan,
              m.gmp_critical, _pack_units_text(m), m.version, m.state, m.author, m.created_at, m.approved_at]
             for m in materials]
-    return _download(fmt, (*MATERIAL_COLUMNS, *MATERIAL_EXPORT_ONLY), data, name="materials",
+    return download(fmt, (*MATERIAL_COLUMNS, *MATERIAL_EXPORT_ONLY), data, name="materials",
                      sheet="Materials 物料")
 
 
@@ -267,157 +173,12 @@ class ImportResult(Mapping[str, int]):
         return 4
 
 
-@dataclass
-class _Row:
-    number: int  # as the spreadsheet shows it: the header is row 1
-    values: dict[str, Any]
-
-
-def _decode_csv(content: bytes) -> str:
-    try:
-        return content.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        pass
-    try:
-        # Excel on zh-CN Windows saves "CSV" in the ANSI code page (GBK, a subset of GB 18030).
-        return content.decode("gb18030")
-    except UnicodeDecodeError:
-        raise ValidationFailed.on("file", "The CSV file is neither UTF-8 nor GB 18030 text.") from None
-
-
-def _raw_rows(content: bytes, filename: str) -> Iterator[Sequence[Any]]:
-    extension = filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
-    if extension == "csv":
-        yield from csv.reader(io.StringIO(_decode_csv(content), newline=""))
-        return
-    if extension in ("xlsx", "xlsm"):
-        from openpyxl import load_workbook
-
-        try:
-            book = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
-        except Exception:  # a broken upload is the user's problem to fix, not a crash
-            raise ValidationFailed.on("file", "The file is not a readable Excel (.xlsx) workbook.") from None
-        try:
-            sheet = book.worksheets[0]
-            yield from sheet.iter_rows(values_only=True)
-        finally:
-            book.close()
-        return
-    if extension == "xls":
-        raise ValidationFailed.on("file", "Old Excel .xls files are not read; save the sheet as .xlsx or CSV.")
-    raise ValidationFailed.on("file", "Upload a .csv or .xlsx file.")
-
-
-def _blank(value: Any) -> bool:
-    return value is None or (isinstance(value, str) and not value.strip())
-
-
-def _read_table(content: bytes, filename: str, *, required: Sequence[str], optional: Sequence[str],
-                ignored: Sequence[str] = ()) -> list[_Row]:
-    """The data rows of the file's first sheet by column name; refuses unusable headers at once."""
-    if not content:
-        raise ValidationFailed.on("file", "The file is empty.")
-    raw = _raw_rows(content, filename)
-    header: list[str] | None = None
-    rows: list[_Row] = []
-    for number, cells in enumerate(raw, start=1):
-        if header is None:
-            if all(_blank(c) for c in cells):
-                raise ValidationFailed.on("file", "Row 1 must hold the column names.")
-            header = [str(c).strip().lower() if c is not None else "" for c in cells]
-            problems = []
-            known = set(required) | set(optional) | set(ignored)
-            for position, name in enumerate(header, start=1):
-                if name and name not in known:
-                    problems.append(FieldProblem(f"column {position}", f"Unknown column {name!r}."))
-                elif name and header.index(name) != position - 1:
-                    problems.append(FieldProblem(f"column {position}", f"Column {name!r} appears twice."))
-            for name in required:
-                if name not in header:
-                    problems.append(FieldProblem(name, f"The required column {name!r} is missing."))
-            if problems:
-                raise ValidationFailed(
-                    f"The file's columns do not match. Required: {', '.join(required)}; "
-                    f"optional: {', '.join(optional)}.", problems)
-            continue
-        if all(_blank(c) for c in cells):
-            continue
-        if len(rows) >= MAX_IMPORT_ROWS:
-            raise ValidationFailed.on("file", f"At most {MAX_IMPORT_ROWS} rows per file; split the file.")
-        values = {name: cells[i] if i < len(cells) else None
-                  for i, name in enumerate(header) if name and name not in ignored}
-        extra = [c for c in cells[len(header):] if not _blank(c)]
-        if extra:
-            values["__extra__"] = extra
-        rows.append(_Row(number, values))
-    if header is None:
-        raise ValidationFailed.on("file", "The file is empty.")
-    if not rows:
-        raise ValidationFailed.on("file", "The file has column names but no rows.")
-    return rows
-
-
-class _RowReader:
-    """Turns one row's cells into typed values, noting a problem per bad cell."""
-
-    def __init__(self, row: _Row, problems: list[FieldProblem]) -> None:
-        self.row = row
-        self.problems = problems
-        if "__extra__" in row.values:
-            self.problem("columns", "Cells beyond the last named column.")
-
-    def problem(self, column: str, message: str) -> None:
-        self.problems.append(FieldProblem(f"row {self.row.number}: {column}", message))
-
-    def adopt(self, found: Sequence[FieldProblem]) -> None:
-        for p in found:
-            self.problem(p.field, p.message)
-
-    def text(self, column: str) -> str:
-        value = self.row.values.get(column)
-        if value is None:
-            return ""
-        if isinstance(value, float) and value.is_integer():
-            value = int(value)  # a code typed as a number in Excel comes back as 1001.0
-        if isinstance(value, datetime | date):
-            return value.isoformat()
-        return str(value).strip()
-
-    def boolean(self, column: str, default: bool) -> bool | None:
-        value = self.row.values.get(column)
-        if _blank(value):
-            return default
-        if isinstance(value, bool):
-            return value
-        text = self.text(column).lower()
-        if text in _TRUE:
-            return True
-        if text in _FALSE:
-            return False
-        self.problem(column, f"{text!r} is not yes or no (use true/false, yes/no, 是/否).")
-        return None
-
-    def whole(self, column: str) -> int | None:
-        """A whole number, or None when blank or bad (bad ones noted)."""
-        value = self.row.values.get(column)
-        if _blank(value):
-            return None
-        if isinstance(value, bool):
-            self.problem(column, "Must be a whole number.")
-            return None
-        if isinstance(value, int):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        text = self.text(column)
-        if re.fullmatch(r"[+-]?\d+", text):
-            return int(text)
-        self.problem(column, f"{text!r} is not a whole number.")
-        return None
+class _RowReader(RowReader):
+    """The shared row reader plus quantities in the materials module's units."""
 
     def quantity(self, column: str) -> Decimal | None:
         value = self.row.values.get(column)
-        if _blank(value):
+        if blank(value):
             self.problem(column, "Required.")
             return None
         try:
@@ -426,26 +187,6 @@ class _RowReader:
         except ValidationFailed as error:
             self.adopt(error.fields)
             return None
-
-    def day(self, column: str, *, required: bool = False) -> date | None:
-        value = self.row.values.get(column)
-        if _blank(value):
-            if required:
-                self.problem(column, "Required.")
-            return None
-        if isinstance(value, datetime):
-            return value.date()
-        if isinstance(value, date):
-            return value
-        text = self.text(column)
-        match = re.fullmatch(r"(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})", text)
-        if match:
-            try:
-                return date(int(match[1]), int(match[2]), int(match[3]))
-            except ValueError:
-                pass
-        self.problem(column, f"{text!r} is not a date (use YYYY-MM-DD).")
-        return None
 
 
 def _pack_units(reader: _RowReader) -> dict[str, str] | None:
@@ -466,12 +207,6 @@ def _pack_units(reader: _RowReader) -> dict[str, str] | None:
         found[name.strip()] = factor.strip()
     return found
 
-
-
-def _refuse(problems: list[FieldProblem], rows: int) -> ValidationFailed:
-    failing = len({p.field.split(":", 1)[0] for p in problems})
-    return ValidationFailed(f"Nothing was imported: {len(problems)} problem(s) in {failing} of {rows} row(s). "
-                            "Correct the file and import it again.", problems)
 
 
 # ---------------------------------------------------------------- material master import
@@ -497,10 +232,10 @@ def import_materials(*, actor: Actor, content: bytes, filename: str, reason: str
     """
     actor.require("materials.import")
     reason = required_reason(reason)
-    rows = _read_table(content, filename, required=MATERIAL_REQUIRED,
+    rows = read_table(content, filename, required=MATERIAL_REQUIRED,
                        optional=MATERIAL_COLUMNS[len(MATERIAL_REQUIRED):], ignored=MATERIAL_EXPORT_ONLY)
     problems: list[FieldProblem] = []
-    accepted: list[tuple[_Row, dict[str, Any]]] = []
+    accepted: list[tuple[TableRow, dict[str, Any]]] = []
     first_row_of: dict[str, int] = {}
     for row in rows:
         reader = _RowReader(row, problems)
@@ -550,7 +285,7 @@ def import_materials(*, actor: Actor, content: bytes, filename: str, reason: str
                     "code", f"Version {drafts[fields['code']]} of {fields['code']} is an open draft; finish or "
                             "withdraw it first.")
     if problems:
-        raise _refuse(problems, len(rows))
+        raise refuse_import(problems, len(rows))
     digest = hashlib.sha256(content).hexdigest()
     created: list[str] = []
     with transaction(actor=actor, reason=reason) as session:
@@ -562,7 +297,7 @@ def import_materials(*, actor: Actor, content: bytes, filename: str, reason: str
                 continue
             created.append(f"{material.code} v{material.version}")
         if problems:
-            raise _refuse(problems, len(rows))
+            raise refuse_import(problems, len(rows))
         record_event(session, record_type="materials_import", record_id=digest, action="import", details={
             "filename": filename, "rows": len(rows), "created": created, "sha256": digest})
     return ImportResult(rows=len(rows), materials=len(created), created=tuple(created))
@@ -573,7 +308,7 @@ def import_materials(*, actor: Actor, content: bytes, filename: str, reason: str
 
 @dataclass
 class _StockLine:
-    row: _Row
+    row: TableRow
     material_id: int
     location_id: int
     supplier_id: int | None
@@ -618,7 +353,7 @@ def import_opening_stock(*, actor: Actor, content: bytes, filename: str, reason:
     """
     actor.require("materials.import")
     reason = required_reason(reason)
-    rows = _read_table(content, filename, required=OPENING_STOCK_REQUIRED,
+    rows = read_table(content, filename, required=OPENING_STOCK_REQUIRED,
                        optional=OPENING_STOCK_COLUMNS[len(OPENING_STOCK_REQUIRED):])
     today = site_today()
     # Read before the write transaction: the setting has its own session.
@@ -656,7 +391,7 @@ def import_opening_stock(*, actor: Actor, content: bytes, filename: str, reason:
                 except ValidationFailed as error:
                     reader.adopt(error.fields)
             containers = reader.whole("containers")
-            if _blank(row.values.get("containers")):
+            if blank(row.values.get("containers")):
                 containers = 1
             elif containers is not None and not 1 <= containers <= 999:
                 reader.problem("containers", "Between 1 and 999 containers per lot.")
@@ -729,7 +464,7 @@ def import_opening_stock(*, actor: Actor, content: bytes, filename: str, reason:
             lines.append(_StockLine(row, material.id, location.id, supplier_id, quantity_base, containers, expires,
                                     made, retest, supplier_lot))
     if problems:
-        raise _refuse(problems, len(rows))
+        raise refuse_import(problems, len(rows))
     digest = hashlib.sha256(content).hexdigest()
     created: list[str] = []
     container_count = 0
@@ -750,7 +485,7 @@ def import_opening_stock(*, actor: Actor, content: bytes, filename: str, reason:
             created.append(lot.number)
             container_count += line.containers
         if problems:
-            raise _refuse(problems, len(rows))
+            raise refuse_import(problems, len(rows))
         record_event(session, record_type="opening_stock_import", record_id=digest, action="import", details={
             "filename": filename, "rows": len(rows), "lots": created, "sha256": digest})
     return ImportResult(rows=len(rows), lots=len(created), containers=container_count, created=tuple(created))

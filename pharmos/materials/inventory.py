@@ -51,7 +51,8 @@ from pharmos.materials.models import (
 )
 from pharmos.materials.receiving import (
     DEFAULT_EXPIRY_WARNING_DAYS,
-    setting_days,
+    held_lot_numbers,
+    quality_hold_problems,
     short_dated_days,
     use_problems_of,
 )
@@ -67,7 +68,7 @@ from pharmos.materials.views import (
     MovementView,
     OnHandRow,
 )
-from pharmos.site.service import effective_value
+from pharmos.site.service import effective_value, setting_days
 
 __all__ = [
     "adjust_stock",
@@ -301,7 +302,7 @@ def _earlier_usable(session: Session, lot: Lot, container: Container, *, today: 
     versions = list(session.scalars(select(Material).where(Material.code == lot.material_code)))
     row = session.execute(
         select(Container.number, Lot.number, Lot.expires_on).join(Lot, Lot.id == Container.lot_id)
-        .where(*_usable(versions, minimum=0, today=today, short_dated=short_dated),
+        .where(*_usable(versions, minimum=0, today=today, short_dated=short_dated, held=held_lot_numbers()),
                Lot.expires_on < lot.expires_on, Container.id != container.id)
         .order_by(Lot.expires_on, Lot.number, Container.number).limit(1)).first()
     return (row[0], row[1], row[2]) if row is not None else None
@@ -321,7 +322,8 @@ def issue_stock(*, actor: Actor, container_number: str, quantity: Decimal | str 
         container, lot, material = _container(session, container_number)
         change = _in_base(session, material, lot, entered, unit)
         # EU GMP Part I 5.61 / 药品GMP 第一百二十九条: only released, in-date material is used.
-        problems = use_problems_of(lot, material, at=today, short_dated=short_dated)
+        problems = (use_problems_of(lot, material, at=today, short_dated=short_dated)
+                    + quality_hold_problems(lot.number))
         if problems:
             raise ValidationFailed(f"Lot {lot.number} may not be issued: " + " ".join(problems),
                                    [FieldProblem("container_number", p) for p in problems])
@@ -464,7 +466,8 @@ def reserve_stock(*, actor: Actor, container_number: str, quantity: Decimal | st
     with transaction(actor=actor, reason=f"Reserved for {purpose}") as session:
         container, lot, material = _container(session, container_number)
         in_base = _in_base(session, material, lot, entered, unit)
-        problems = use_problems_of(lot, material, at=today, short_dated=short_dated)
+        problems = (use_problems_of(lot, material, at=today, short_dated=short_dated)
+                    + quality_hold_problems(lot.number))
         if problems:
             raise ValidationFailed(f"Lot {lot.number} may not be reserved: " + " ".join(problems),
                                    [FieldProblem("container_number", p) for p in problems])
@@ -509,7 +512,8 @@ class _Candidate:
     retest_on: date | None
 
 
-def _usable(versions: Sequence[Material], *, minimum: int, today: date, short_dated: int) -> list[ColumnElement[bool]]:
+def _usable(versions: Sequence[Material], *, minimum: int, today: date, short_dated: int,
+            held: frozenset[str] = frozenset()) -> list[ColumnElement[bool]]:
     """``receiving.use_problems_of`` as SQL over Container ⋈ Lot: containers of usable lots with stock free.
 
     Kept in step with that rule by tests/materials/test_fefo.py (its oracle is the lot page's
@@ -518,7 +522,9 @@ def _usable(versions: Sequence[Material], *, minimum: int, today: date, short_da
     # Each material version has its own minimum remaining shelf life; a batch may ask for more.
     in_date = or_(*(and_(Lot.material_id == version.id, Lot.expires_on >= today + timedelta(
         days=max(version.min_remaining_shelf_life_days or 0, minimum, 1))) for version in versions))
-    return [Lot.material_id.in_([v.id for v in versions]), in_date, Lot.state == "released",
+    # 药品GMP 第二百五十条: a lot held by an open deviation is neither allocated nor a FEFO rival.
+    not_held = [Lot.number.not_in(held)] if held else []
+    return [*not_held, Lot.material_id.in_([v.id for v in versions]), in_date, Lot.state == "released",
             or_(Lot.retest_on.is_(None), Lot.retest_on > today),
             or_(Lot.short_dated_use_approved, Lot.expires_on >= today + timedelta(days=short_dated)),
             Container.quantity > Container.reserved]
@@ -536,7 +542,8 @@ def _fefo_candidates(session: Session, *, versions: Sequence[Material], minimum:
                      func.sum(free).over(order_by=order).label("running"))
               .join(Lot, Lot.id == Container.lot_id)
               .outerjoin(StorageLocation, StorageLocation.id == Container.location_id)
-              .where(*_usable(versions, minimum=minimum, today=today, short_dated=short_dated)))
+              .where(*_usable(versions, minimum=minimum, today=today, short_dated=short_dated,
+                              held=held_lot_numbers())))
     if skip:
         ranked = ranked.where(Container.id.not_in(skip))
     window = ranked.subquery()

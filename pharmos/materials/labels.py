@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 
-from pharmos.compliance.export import PDF_FONT
+from pharmos.core.labels import PDF_FONT, draw_qr, fit_text, label_canvas
 from pharmos.materials.storage import STORAGE_CONDITIONS
 
 LABEL_WIDTH_MM = 100
@@ -106,44 +106,17 @@ def quantity_text(quantity: Decimal, unit: str) -> str:
     return f"{shown} {unit}"
 
 
-def _printable(text: str) -> str:
-    # STSong-Light (Adobe-GB1) has no glyph for U+2212 MINUS SIGN and no reliable one for the
-    # en dash; a missing glyph on a storage condition ("−20 °C") must never print as a blank.
-    return text.replace("\u2212", "-").replace("\u2013", "-")
-
-
 def render_labels(labels: Sequence[ContainerLabel], *, title: str = "Container labels") -> bytes:
     """One page per label, in the order given."""
-    from reportlab.graphics import renderPDF
-    from reportlab.graphics.barcode.qr import QrCodeWidget
-    from reportlab.graphics.shapes import Drawing
     from reportlab.lib import colors
     from reportlab.lib.units import mm
-    from reportlab.pdfbase import pdfmetrics
-    from reportlab.pdfbase.cidfonts import UnicodeCIDFont
-    from reportlab.pdfgen.canvas import Canvas
-
-    # The same built-in CID font as the audit-trail export: Chinese without shipping a font file.
-    if PDF_FONT not in pdfmetrics.getRegisteredFontNames():
-        pdfmetrics.registerFont(UnicodeCIDFont(PDF_FONT))
 
     width, height = LABEL_WIDTH_MM * mm, LABEL_HEIGHT_MM * mm
     margin = 3 * mm
     band_height = 13 * mm
     qr_size = 28 * mm
     buffer = io.BytesIO()
-    canvas = Canvas(buffer, pagesize=(width, height))
-    canvas.setTitle(title)
-    canvas.setAuthor("Pharmos")
-
-    def fit(text: str, size: float, room: float) -> str:
-        # Long material names are cut with an ellipsis rather than run off the label.
-        text = _printable(text)
-        if pdfmetrics.stringWidth(text, PDF_FONT, size) <= room:
-            return text
-        while text and pdfmetrics.stringWidth(text + "…", PDF_FONT, size) > room:
-            text = text[:-1]
-        return text + "…"
+    canvas = label_canvas(buffer, width_mm=LABEL_WIDTH_MM, height_mm=LABEL_HEIGHT_MM, title=title)
 
     for label in labels:
         band = status_band(label.status)
@@ -155,27 +128,23 @@ def render_labels(labels: Sequence[ContainerLabel], *, title: str = "Container l
         canvas.drawCentredString(width / 2, height - band_height + 4 * mm, band.text)
 
         # QR code of the container number, bottom right, with the number printed under it.
-        widget = QrCodeWidget(label.container_number, barLevel="M")
-        x0, y0, x1, y1 = widget.getBounds()
-        drawing = Drawing(qr_size, qr_size, transform=[qr_size / (x1 - x0), 0, 0, qr_size / (y1 - y0), 0, 0])
-        drawing.add(widget)
         qr_x = width - margin - qr_size
         qr_y = margin + 12.5 * mm
-        renderPDF.draw(drawing, canvas, qr_x, qr_y)
+        draw_qr(canvas, label.container_number, x=qr_x, y=qr_y, size=qr_size)
         canvas.setFillColor(colors.black)
         canvas.setFont(PDF_FONT, 6.5)
         canvas.drawCentredString(qr_x + qr_size / 2, qr_y - 1.5 * mm,
-                                 fit(label.container_number, 6.5, qr_size + margin))
+                                 fit_text(label.container_number, 6.5, qr_size + margin))
 
         # Text block, left of the QR code.
         text_room = qr_x - 2 * margin
         y = height - band_height - 5 * mm
         canvas.setFont(PDF_FONT, 11)
-        canvas.drawString(margin, y, fit(f"{label.material_code}  {label.material_name_zh}", 11, text_room))
+        canvas.drawString(margin, y, fit_text(f"{label.material_code}  {label.material_name_zh}", 11, text_room))
         y -= 4 * mm
         if label.material_name_en:
             canvas.setFont(PDF_FONT, 7.5)
-            canvas.drawString(margin, y, fit(label.material_name_en, 7.5, text_room))
+            canvas.drawString(margin, y, fit_text(label.material_name_en, 7.5, text_room))
         lines = [
             ("批号 Lot", label.lot_number, 10),
             ("供应商批号 Supplier lot", label.supplier_lot or "—", 7.5),
@@ -190,16 +159,16 @@ def render_labels(labels: Sequence[ContainerLabel], *, title: str = "Container l
             canvas.drawString(margin, y, caption)
             canvas.setFont(PDF_FONT, size)
             caption_room = 27 * mm
-            canvas.drawString(margin + caption_room, y, fit(value, size, text_room - caption_room))
+            canvas.drawString(margin + caption_room, y, fit_text(value, size, text_room - caption_room))
 
         # Storage condition across the full width, then the issuing company and the print record.
         storage_zh, storage_en = storage_text(label.storage_condition, label.protect_from_light)
         canvas.setFont(PDF_FONT, 7.5)
-        canvas.drawString(margin, margin + 7 * mm, fit(f"贮存条件 {storage_zh}", 7.5, width - 2 * margin))
-        canvas.drawString(margin, margin + 3.5 * mm, fit(f"Storage: {storage_en}", 7.5, width - 2 * margin))
+        canvas.drawString(margin, margin + 7 * mm, fit_text(f"贮存条件 {storage_zh}", 7.5, width - 2 * margin))
+        canvas.drawString(margin, margin + 3.5 * mm, fit_text(f"Storage: {storage_en}", 7.5, width - 2 * margin))
         canvas.setFont(PDF_FONT, 6)
         printed = f"{label.company} · 打印 printed {label.printed_at_local:%Y-%m-%d %H:%M} {label.printed_by}"
-        canvas.drawString(margin, margin, fit(printed, 6, width - 2 * margin))
+        canvas.drawString(margin, margin, fit_text(printed, 6, width - 2 * margin))
         canvas.showPage()
 
     canvas.save()

@@ -28,7 +28,7 @@ from pharmos.core.actor import Actor
 from pharmos.core.clock import site_today
 from pharmos.core.config import get_settings
 from pharmos.core.db import read_session, transaction
-from pharmos.core.errors import Conflict, FieldProblem, NotFound, ValidationFailed, required_reason
+from pharmos.core.errors import Conflict, FieldProblem, NotFound, ValidationFailed, required_reason, text_problem
 from pharmos.materials.lifecycle import MATERIAL_LIFECYCLE
 from pharmos.materials.models import (
     Container,
@@ -112,18 +112,6 @@ def _code_problem(field: str, code: object) -> FieldProblem | None:
     return None
 
 
-def _text_problem(field: str, value: object, *, required: bool, max_length: int) -> FieldProblem | None:
-    if value is None:
-        value = ""
-    if not isinstance(value, str):
-        return FieldProblem(field, "Must be text.")
-    if required and not value.strip():
-        return FieldProblem(field, "Required.")
-    if len(value.strip()) > max_length:
-        return FieldProblem(field, f"At most {max_length} characters.")
-    return None
-
-
 def _day_count_problem(field: str, value: object, *, optional: bool) -> FieldProblem | None:
     if value is None and optional:
         return None
@@ -185,7 +173,7 @@ def validate_material_fields(**fields: Any) -> list[FieldProblem]:
         if problem:
             problems.append(problem)
     for name, required, length in (("name_zh", True, 200), ("name_en", False, 200), ("sampling_plan", False, 100)):
-        problem = _text_problem(name, values.get(name), required=required, max_length=length)
+        problem = text_problem(name, values.get(name), required=required, max_length=length)
         if problem:
             problems.append(problem)
     if values.get("material_type") not in MATERIAL_TYPES:
@@ -438,10 +426,10 @@ def list_materials(*, actor: Actor, state: str | None = None, material_type: str
 def _supplier_problems(*, name: object, name_en: object, kind: object, address: object, contact: object,
                        last_audit_on: object, next_audit_due: object) -> list[FieldProblem]:
     problems = [p for p in (
-        _text_problem("name", name, required=True, max_length=200),
-        _text_problem("name_en", name_en, required=False, max_length=200),
-        _text_problem("address", address, required=False, max_length=2000),
-        _text_problem("contact", contact, required=False, max_length=200),
+        text_problem("name", name, required=True, max_length=200),
+        text_problem("name_en", name_en, required=False, max_length=200),
+        text_problem("address", address, required=False, max_length=2000),
+        text_problem("contact", contact, required=False, max_length=200),
     ) if p]
     if kind not in SUPPLIER_KINDS:
         problems.append(FieldProblem("kind", f"Choose one of {', '.join(SUPPLIER_KINDS)}."))
@@ -590,7 +578,7 @@ def set_supplier_approval(*, actor: Actor, supplier_id: int, material_code: str,
     problems = []
     if status not in APPROVAL_STATUSES:
         problems.append(FieldProblem("status", f"Choose one of {', '.join(APPROVAL_STATUSES)}."))
-    note_problem = _text_problem("note", note, required=False, max_length=2000)
+    note_problem = text_problem("note", note, required=False, max_length=2000)
     if note_problem:
         problems.append(note_problem)
     code = (material_code or "").strip()
@@ -649,7 +637,7 @@ def _location_view(row: StorageLocation, paths: Mapping[int, str]) -> LocationVi
 
 def _location_problems(*, name: object, storage_class: object, light_protected: object,
                        status_zone: object) -> list[FieldProblem]:
-    problems = [p for p in [_text_problem("name", name, required=True, max_length=200)] if p]
+    problems = [p for p in [text_problem("name", name, required=True, max_length=200)] if p]
     if storage_class not in STORAGE_CONDITIONS:
         problems.append(FieldProblem("storage_class", f"Choose one of {', '.join(STORAGE_CONDITIONS)}."))
     if not isinstance(light_protected, bool):

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -28,8 +27,9 @@ from pharmos.materials import service
 from pharmos.materials.lifecycle import COUNT_LIFECYCLE, LOT_LIFECYCLE, MATERIAL_LIFECYCLE
 from pharmos.materials.storage import MATERIAL_TYPES, STORAGE_CONDITIONS
 from pharmos.materials.units import BASE_UNITS, parse_quantity
+from pharmos.web.forms import FormReader as SiteFormReader
 from pharmos.web.forms import form_values, perform, refused_form, see_other
-from pharmos.web.rendering import render, translate
+from pharmos.web.rendering import LIST_LIMIT, page_of_rows, render, translate
 
 pages = APIRouter(include_in_schema=False)
 Viewer = Annotated[Actor, Depends(requires("materials.view"))]
@@ -47,7 +47,6 @@ LotTester = Annotated[Actor, Depends(requires("lots.test"))]
 LocationKeeper = Annotated[Actor, Depends(requires("locations.manage"))]
 Importer = Annotated[Actor, Depends(requires("materials.import"))]
 
-LIST_LIMIT = 200
 PO_LINE_ROWS = 5  # empty order lines offered on the new-order form
 EXPIRY_WINDOWS = (30, 60, 90)
 
@@ -55,25 +54,8 @@ EXPIRY_WINDOWS = (30, 60, 90)
 # ---------------------------------------------------------------- reading forms
 
 
-class FormReader:
-    """Typed values out of a submitted form; every unreadable field is collected so all show at once."""
-
-    def __init__(self, values: dict[str, str]) -> None:
-        self.values = values
-        self.problems: list[FieldProblem] = []
-
-    def text(self, name: str) -> str:
-        return self.values.get(name, "").strip()
-
-    def date(self, name: str) -> date | None:
-        raw = self.text(name)
-        if not raw:
-            return None
-        try:
-            return date.fromisoformat(raw)
-        except ValueError:
-            self.problems.append(FieldProblem(name, "Use a date such as 2026-03-11."))
-            return None
+class FormReader(SiteFormReader):
+    """The site's form reader plus the warehouse's quantities and pack units."""
 
     def quantity(self, name: str) -> Decimal:
         try:
@@ -81,30 +63,6 @@ class FormReader:
         except ValidationFailed as exc:
             self.problems += exc.fields
             return Decimal(0)
-
-    def number(self, name: str) -> Decimal | None:
-        """A signed decimal (temperatures, counted quantities) or None when left empty."""
-        raw = self.text(name)
-        if not raw:
-            return None
-        try:
-            value = Decimal(raw)
-        except InvalidOperation:
-            value = Decimal("NaN")
-        if not value.is_finite():
-            self.problems.append(FieldProblem(name, f"{raw!r} is not a number."))
-            return None
-        return value
-
-    def integer(self, name: str, *, default: int | None = None) -> int | None:
-        raw = self.text(name)
-        if not raw:
-            return default
-        try:
-            return int(raw)
-        except ValueError:
-            self.problems.append(FieldProblem(name, "Enter a whole number."))
-            return default
 
     def pack_units(self, name: str) -> dict[str, Decimal]:
         """``box=100`` per line: the material's own units and how many base units each holds."""
@@ -122,10 +80,6 @@ class FormReader:
                                                         "e.g. box=100."))
                 return {}
         return units
-
-    def check(self) -> None:
-        if self.problems:
-            raise ValidationFailed("The form has errors.", self.problems)
 
 
 def _without_prefix(exc: DomainError, prefix: str) -> DomainError:
@@ -554,14 +508,6 @@ async def receiving_submit(request: Request, actor: Receiver) -> Response:
 # ---------------------------------------------------------------- lots
 
 
-def _next_page(request: Request, rows: list[Any]) -> tuple[list[Any], str | None]:
-    """One page of a list read oldest first, and the link to the next page (same filters) if there is one."""
-    if len(rows) <= LIST_LIMIT:
-        return rows, None
-    query = {k: v for k, v in request.query_params.items() if k != "after"}
-    return rows[:LIST_LIMIT], f"{request.url.path}?{urlencode({**query, 'after': rows[LIST_LIMIT - 1].id})}"
-
-
 @pages.get("/lots", response_class=HTMLResponse)
 def lot_list(request: Request, actor: Viewer, state: str = "", flagged: str = "", material: str = "",
              expiring: str = "", after: int | None = None) -> Response:
@@ -569,7 +515,7 @@ def lot_list(request: Request, actor: Viewer, state: str = "", flagged: str = ""
                              flagged=True if flagged else None,
                              expiring_within_days=int(expiring) if expiring.isdigit() else None, after_id=after,
                              limit=LIST_LIMIT + 1)
-    lots, next_page = _next_page(request, rows)
+    lots, next_page = page_of_rows(request, rows)
     return _page(request, "materials/lots.html", {"lots": lots, "next_page": next_page, "state": state,
                                                   "flagged": flagged,
                                                   "values": {"material": material, "expiring": expiring}})
@@ -722,7 +668,7 @@ def movement_list(request: Request, actor: Viewer, material: str = "", kind: str
     rows = service.list_movements(actor=actor, material_code=material or None, kind=kind or None,
                                   lot_id=int(lot) if lot.isdigit() else None,
                                   override_pending=True if pending else None, after_id=after, limit=LIST_LIMIT + 1)
-    movements, next_page = _next_page(request, rows)
+    movements, next_page = page_of_rows(request, rows)
     return _page(request, "materials/movements.html", {"movements": movements, "next_page": next_page,
                                                        "kind": kind, "pending": pending,
                                                        "values": {"material": material, "lot": lot}})

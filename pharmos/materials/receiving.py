@@ -61,7 +61,7 @@ from pharmos.materials.views import (
     ReceiptView,
     StatusChange,
 )
-from pharmos.site.service import effective_value
+from pharmos.site.service import setting_days
 
 __all__ = [
     "DEFAULT_EXPIRY_WARNING_DAYS",
@@ -112,21 +112,6 @@ class ReceiptLineInput:
     over_tolerance_reason: str = ""
 
 
-
-
-def setting_days(key: str, default: int) -> int:
-    """A QA-controlled whole-number-of-days site setting, or its default.
-
-    Read it before opening a write transaction: it uses its own read session.
-    """
-    raw = effective_value(key=key)
-    try:
-        value = int(str(raw).strip()) if raw is not None else default
-    except ValueError:
-        return default
-    return value if value >= 0 else default
-
-
 def short_dated_days() -> int:
     """Issuing a lot closer to its expiry than this needs QA approval (``materials.short_dated_days``)."""
     return setting_days("materials.short_dated_days", DEFAULT_SHORT_DATED_DAYS)
@@ -171,7 +156,26 @@ def lot_use_problems(*, lot_id: int, at: date | None = None) -> list[str]:
             raise NotFound(f"No lot with id {lot_id}.")
         material = session.get(Material, lot.material_id)
         assert material is not None
-        return use_problems_of(lot, material, at=at or site_today(), short_dated=days)
+        problems = use_problems_of(lot, material, at=at or site_today(), short_dated=days)
+        number = lot.number
+    return problems + quality_hold_problems(number)
+
+
+def quality_hold_problems(lot_number: str) -> list[str]:
+    """One line per open deviation holding the lot (empty when none does)."""
+    # 药品GMP 第二百五十条: a lot named in an open deviation is not used until QA closes it.
+    # Imported here: quality validates its links through this module's service.
+    from pharmos.quality import service as quality
+
+    return [f"On hold by deviation {hold.deviation_number} ({hold.state})."
+            for hold in quality.open_quality_holds(record_type="lot", reference=lot_number)]
+
+
+def held_lot_numbers() -> frozenset[str]:
+    """Numbers of every lot an open deviation holds (FEFO and lot lists leave them out or flag them)."""
+    from pharmos.quality import service as quality
+
+    return quality.held_references(record_type="lot")
 
 
 # ---------------------------------------------------------------- views
@@ -184,6 +188,7 @@ def lot_views(session: Session, lots: Sequence[Lot], *, short_dated: int, with_d
         return []
     at = at or site_today()
     lot_ids = [lot.id for lot in lots]
+    held = held_lot_numbers()  # one query for the whole list; details only for the few held lots
     materials = {m.id: m for m in session.scalars(select(Material).where(
         Material.id.in_({lot.material_id for lot in lots})))}
     supplier_ids = {lot.supplier_id for lot in lots if lot.supplier_id is not None}
@@ -221,7 +226,8 @@ def lot_views(session: Session, lots: Sequence[Lot], *, short_dated: int, with_d
             received_by=lot.received_by, received_at=lot.received_at, qa_flag=lot.qa_flag,
             qa_flag_assessed=lot.qa_flag_assessed, short_dated_use_approved=lot.short_dated_use_approved,
             on_hand=on_hand, reserved=reserved, available=on_hand - reserved,
-            use_problems=tuple(use_problems_of(lot, material, at=at, short_dated=short_dated)),
+            use_problems=tuple(use_problems_of(lot, material, at=at, short_dated=short_dated)
+                               + (quality_hold_problems(lot.number) if lot.number in held else [])),
             containers=tuple(containers[lot.id]),
             signatures=tuple(signatures_for(session, lot)) if with_details else (),
             history=tuple(status_history(session, record_type="lot", record_id=lot.id)) if with_details else (),

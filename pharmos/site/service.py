@@ -121,3 +121,16 @@ def effective_value(*, key: str) -> str | None:
     with read_session() as session:
         return session.scalar(select(ControlledSetting.value).where(
             ControlledSetting.key == key, ControlledSetting.state == "effective"))
+
+
+def setting_days(key: str, default: int) -> int:
+    """A QA-controlled whole-number-of-days site setting, or ``default`` when unset or unusable.
+
+    Read it before opening a write transaction: it uses its own read session.
+    """
+    raw = effective_value(key=key)
+    try:
+        value = int(str(raw).strip()) if raw is not None else default
+    except ValueError:
+        return default
+    return value if value >= 0 else default

@@ -31,7 +31,9 @@ def install_web(app: FastAPI) -> HtmlRenderer:
     """Mount pages and static files; return the HTML error renderer."""
     from pharmos.auth.pages import pages as auth_pages
     from pharmos.compliance.pages import pages as compliance_pages
+    from pharmos.equipment.pages import pages as equipment_pages
     from pharmos.materials.pages import pages as materials_pages
+    from pharmos.quality.pages import pages as quality_pages
     from pharmos.site.pages import pages as site_pages
     from pharmos.web.pages import pages as shell_pages
 
@@ -41,4 +43,6 @@ def install_web(app: FastAPI) -> HtmlRenderer:
     app.include_router(compliance_pages)
     app.include_router(site_pages)
     app.include_router(materials_pages)
+    app.include_router(equipment_pages)
+    app.include_router(quality_pages)
     return render_error

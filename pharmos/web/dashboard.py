@@ -11,7 +11,9 @@ from pharmos.compliance import service as compliance
 from pharmos.core.actor import Actor
 from pharmos.core.clock import utcnow
 from pharmos.core.config import get_settings
+from pharmos.equipment import service as equipment
 from pharmos.materials import service as materials
+from pharmos.quality import service as quality
 from pharmos.site import service as site
 
 
@@ -43,4 +45,28 @@ def site_figures(*, actor: Actor) -> list[Figure]:
         figures.append(Figure("lots_expiring_30", len(expiring), "/stock/expiry#within-30"))
         flagged = materials.list_lots(actor=actor, flagged=True, limit=1000)
         figures.append(Figure("lots_flagged", len(flagged), "/lots?flagged=1"))
+    if actor.can("equipment.view"):
+        # 药品GMP 第九十二条: instruments past their calibration date must not be used; make them visible.
+        overdue = equipment.list_equipment(actor=actor, calibration="overdue", limit=1000)
+        figures.append(Figure("calibrations_overdue", len(overdue), "/equipment?calibration=overdue"))
+        open_orders = equipment.list_work_orders(actor=actor, open_only=True, limit=1000)
+        figures.append(Figure("work_orders_open", len(open_orders), "/equipment/work-orders"))
+        out_of_tolerance = equipment.list_equipment(actor=actor, calibration="out_of_tolerance", limit=1000)
+        figures.append(Figure("instruments_out_of_tolerance", len(out_of_tolerance),
+                              "/equipment?calibration=out_of_tolerance"))
+        assessments = equipment.list_impact_assessments(actor=actor, state="open", limit=1000)
+        figures.append(Figure("impact_assessments_open", len(assessments), "/equipment/calibrations#assessments"))
+        missed = equipment.list_inspection_rounds(actor=actor, state="missed", limit=1000)
+        figures.append(Figure("rounds_missed", len(missed), "/equipment/tablet#missed"))
+        low = equipment.list_spare_parts(actor=actor, low_stock=True, limit=1000)
+        figures.append(Figure("spare_parts_low", len(low), "/equipment/spare-parts?low=1"))
+    if actor.can("quality.view"):
+        # 药品GMP 第二百五十条 / ICH Q10 3.2.2: open and late deviations and CAPA are QA's daily worklist.
+        counts = quality.quality_counts(actor=actor)
+        figures.append(Figure("deviations_open", counts.open_deviations, "/quality/deviations"))
+        figures.append(Figure("deviations_overdue", counts.overdue_deviations, "/quality/deviations?overdue=1"))
+        figures.append(Figure("capas_open", counts.open_capas, "/quality/capas"))
+        figures.append(Figure("capas_overdue", counts.overdue_capas, "/quality/capas?overdue=1"))
+        figures.append(Figure("capas_awaiting_effectiveness", counts.capas_awaiting_effectiveness,
+                              "/quality/capas?awaiting=1"))
     return figures

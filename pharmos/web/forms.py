@@ -6,15 +6,21 @@ import hashlib
 import hmac
 import secrets
 from collections.abc import Callable
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
 from functools import partial
 from typing import Any, TypeVar
+from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 from fastapi import Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
+from pharmos.compliance.lifecycle import apply_transition
+from pharmos.core.actor import Actor
 from pharmos.core.config import get_settings
-from pharmos.core.errors import DomainError, PermissionDenied
+from pharmos.core.errors import DomainError, FieldProblem, PermissionDenied, ValidationFailed
 from pharmos.web.rendering import render, translate
 
 T = TypeVar("T")
@@ -58,6 +64,122 @@ def refused_form(request: Request, exc: DomainError, template: str, context: dic
 
 def see_other(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303)
+
+
+class FormReader:
+    """Typed values out of a submitted form; every unreadable field is collected so all show at once."""
+
+    def __init__(self, values: dict[str, str]) -> None:
+        self.values = values
+        self.problems: list[FieldProblem] = []
+
+    def text(self, name: str) -> str:
+        return self.values.get(name, "").strip()
+
+    def optional(self, name: str) -> str | None:
+        """A field the form may leave out: absent means 'unchanged', present (even empty) is the new value."""
+        return self.values[name].strip() if name in self.values else None
+
+    def flag(self, name: str) -> bool:
+        return self.text(name) == "on"
+
+    def yes_no(self, name: str) -> bool | None:
+        return {"yes": True, "no": False}.get(self.text(name))
+
+    def date(self, name: str, *, required: bool = False) -> date | None:
+        raw = self.text(name)
+        if not raw:
+            if required:
+                self.problems.append(FieldProblem(name, "Use a date such as 2026-03-11."))
+            return None
+        try:
+            return date.fromisoformat(raw)
+        except ValueError:
+            self.problems.append(FieldProblem(name, "Use a date such as 2026-03-11."))
+            return None
+
+    def moment(self, name: str) -> datetime | None:
+        """A date and time typed in the site's time zone (ALCOA+: stored in UTC, shown locally)."""
+        raw = self.text(name)
+        if not raw:
+            return None
+        try:
+            parsed = datetime.fromisoformat(raw)
+        except ValueError:
+            self.problems.append(FieldProblem(name, "Use a date and time such as 2026-03-11 08:30."))
+            return None
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=ZoneInfo(get_settings().site_timezone))
+
+    def number(self, name: str, *, required: bool = False) -> Decimal | None:
+        """A signed decimal (temperatures, readings, counted quantities) or None when left empty."""
+        raw = self.text(name)
+        if not raw:
+            if required:
+                self.problems.append(FieldProblem(name, "Enter a number."))
+            return None
+        try:
+            value = Decimal(raw)
+        except InvalidOperation:
+            value = Decimal("NaN")
+        if not value.is_finite():
+            self.problems.append(FieldProblem(name, f"{raw!r} is not a number."))
+            return None
+        return value
+
+    def integer(self, name: str, *, default: int | None = None) -> int | None:
+        raw = self.text(name)
+        if not raw:
+            return default
+        try:
+            return int(raw)
+        except ValueError:
+            self.problems.append(FieldProblem(name, "Enter a whole number."))
+            return default
+
+    def check(self) -> None:
+        if self.problems:
+            raise ValidationFailed("The form has errors.", self.problems)
+
+
+Refused = Callable[[Request, DomainError, str, dict[str, Any], dict[str, str]], Response]
+
+
+async def record_transition(request: Request, *, actor: Actor, collection: str, record_id: int, name: str,
+                            detail: Callable[..., dict[str, Any]], template: str, back: str,
+                            refused: Refused) -> Response:
+    """One lifecycle step from a record page: signature and reason come from the step's own form."""
+    values = await form_values(request)
+    form = await request.form()
+    try:
+        await perform(apply_transition, actor=actor, collection=collection, record_id=record_id, name=name,
+                      password=str(form.get("password") or "") or None, otp=values.get("otp") or None,
+                      reason=values.get("reason") or None)
+    except DomainError as exc:
+        values["transition"] = name
+        context = await perform(detail, actor=actor, record_id=record_id)
+        return refused(request, exc, template, context, values)
+    return see_other(back)
+
+
+async def record_form(request: Request, *, actor: Actor, record_id: int, form: str,
+                      call: Callable[[FormReader], Any], detail: Callable[..., dict[str, Any]], template: str,
+                      back: str, refused: Refused) -> Response:
+    """A form on a record page: on refusal the page comes back with that form's errors next to its fields."""
+    values = await form_values(request)
+    reader = FormReader(values)
+    try:
+        await perform(call, reader=reader)
+    except DomainError as exc:
+        values["form"] = form
+        context = await perform(detail, actor=actor, record_id=record_id)
+        return refused(request, exc, template, context, values)
+    return see_other(back)
+
+
+def download(content: bytes, media_type: str, filename: str, *, inline: bool = False) -> Response:
+    disposition = "inline" if inline else "attachment"
+    return Response(content, media_type=media_type,
+                    headers={"content-disposition": f"{disposition}; filename*=UTF-8''{quote(filename)}"})
 
 
 # The login form exists before any session, so it carries a signed double-submit token

@@ -7,6 +7,7 @@ from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from babel.support import NullTranslations, Translations
@@ -115,6 +116,8 @@ def _patterns() -> tuple[tuple[re.Pattern[str], str], ...]:
 
 def translate_message(language: str, message: str) -> str:
     """A service's English message in the user's language (fixed or with values), else unchanged."""
+    if not message.strip():
+        return message  # gettext("") is the catalogue's header, never a translation
     trans = translations(language)
     translated = trans.gettext(message)
     if translated != message:
@@ -128,3 +131,15 @@ def translate_message(language: str, message: str) -> str:
 
 def translate(request: Request, message: str) -> str:
     return translate_message(language_for(request), message)
+
+
+# Rows per page on HTML lists (the API has its own cursor pages).
+LIST_LIMIT = 200
+
+
+def page_of_rows(request: Request, rows: list[Any]) -> tuple[list[Any], str | None]:
+    """One page of a list read oldest first (LIST_LIMIT + 1 rows asked for), and the link to the next page."""
+    if len(rows) <= LIST_LIMIT:
+        return rows, None
+    query = {k: v for k, v in request.query_params.items() if k != "after"}
+    return rows[:LIST_LIMIT], f"{request.url.path}?{urlencode({**query, 'after': rows[LIST_LIMIT - 1].id})}"

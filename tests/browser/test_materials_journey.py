@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
 import pytest
 
-from pharmos.core.actor import Actor
-from tests.browser.test_journeys import CHROMIUM, CHROMIUM_ARGS, _require_chromium, served, shot, sign_in
+from tests.browser.test_journeys import CHROMIUM, CHROMIUM_ARGS, SECRET, fresh_database, served, shot, sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -18,45 +16,27 @@ pytestmark = pytest.mark.browser
 @pytest.fixture(scope="module")
 def plant_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     """The real app on a fresh SQLite database with a cold room, an approved 2–8 °C material and an open order."""
-    _require_chromium()
-    from pharmos.auth import service as auth
     from pharmos.core.clock import site_today
-    from pharmos.core.config import reset_settings_cache
     from pharmos.core.db import get_database
-    from pharmos.core.migrate import upgrade_head
     from pharmos.materials import service as materials
     from pharmos.materials.receiving import OrderLineInput
     from tests.materials.factories import approved_material, approved_supplier, location_tree, person
 
-    url = f"sqlite:///{tmp_path_factory.mktemp('materials-browser') / 'pharmos.db'}"
-    secret = "browser-secret-key-0123456789abcdef0123456789"
-    previous_secret = os.environ.get("PHARMOS_SECRET_KEY")
-    os.environ["PHARMOS_SECRET_KEY"] = secret
-    reset_settings_cache()
-    upgrade_head(url)
-    auth.ensure_builtin_roles(actor=Actor.system("browser-setup"))
-    clerk = person("wh.zhao", "warehouse", "赵磊")
-    person("qc.sun", "qc_analyst", "孙悦")
-    qa = person("qa.li", "qa_manager", "李娜")
-    location_tree(clerk)
-    medium = approved_material(clerk, qa, code="RM-CHO-MED", storage_condition="2-8C", name_zh="CHO 细胞培养基",
-                               name_en="CHO cell culture medium", shelf_life_days=540, retest_interval_days=180)
-    supplier = approved_supplier(clerk, qa, [medium.code], code="SUP-GIBCO")
-    order = materials.create_purchase_order(
-        actor=clerk, supplier_id=supplier.id,
-        lines=[OrderLineInput(material_code=medium.code, quantity="40", unit="kg",
-                              due_on=site_today() + timedelta(days=2))])
-    get_database().dispose()
-
-    try:
-        with served(url, secret) as base:
+    with fresh_database(tmp_path_factory, "materials-browser") as url:
+        clerk = person("wh.zhao", "warehouse", "赵磊")
+        person("qc.sun", "qc_analyst", "孙悦")
+        qa = person("qa.li", "qa_manager", "李娜")
+        location_tree(clerk)
+        medium = approved_material(clerk, qa, code="RM-CHO-MED", storage_condition="2-8C", name_zh="CHO 细胞培养基",
+                                   name_en="CHO cell culture medium", shelf_life_days=540, retest_interval_days=180)
+        supplier = approved_supplier(clerk, qa, [medium.code], code="SUP-GIBCO")
+        order = materials.create_purchase_order(
+            actor=clerk, supplier_id=supplier.id,
+            lines=[OrderLineInput(material_code=medium.code, quantity="40", unit="kg",
+                                  due_on=site_today() + timedelta(days=2))])
+        get_database().dispose()
+        with served(url, SECRET) as base:
             yield {"base": base, "order": order.number}
-    finally:
-        if previous_secret is None:
-            os.environ.pop("PHARMOS_SECRET_KEY", None)
-        else:
-            os.environ["PHARMOS_SECRET_KEY"] = previous_secret
-        reset_settings_cache()
 
 
 @pytest.fixture(scope="module")

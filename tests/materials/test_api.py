@@ -15,47 +15,15 @@ from fastapi.testclient import TestClient
 from pharmos.auth import service as auth
 from pharmos.core.actor import Actor
 from pharmos.core.clock import site_today
+from tests.api_client import API, Api
 from tests.conftest import password_of
 from tests.materials.factories import as_time_passes
 
 PROBLEM = "application/problem+json"
-API = "/api/v1"
 CLERK = "wh.zhao"  # warehouse: receives, puts away, issues
 ANALYST = "qc.sun"  # qc_analyst: starts testing
 QA = "qa.li"  # qa_manager: approves materials and suppliers, releases lots
 CLERK_QA = "wh.ma"  # warehouse + qa_specialist: may release, but not what they received
-
-
-class Api:
-    """The test client acting as one signed-in user at a time (bearer tokens, so no CSRF)."""
-
-    def __init__(self, client: TestClient) -> None:
-        self.client = client
-        self._tokens: dict[str, str] = {}
-
-    def headers(self, username: str) -> dict[str, str]:
-        if username not in self._tokens:
-            response = self.client.post(f"{API}/auth/token",
-                                        json={"username": username, "password": password_of(username)})
-            assert response.status_code == 200, response.text
-            self._tokens[username] = response.json()["access_token"]
-        return {"Authorization": f"Bearer {self._tokens[username]}"}
-
-    def get(self, username: str, path: str, **params: Any) -> Any:
-        return self.client.get(API + path, headers=self.headers(username), params=params)
-
-    def post(self, username: str, path: str, body: dict[str, Any] | None = None, **kwargs: Any) -> Any:
-        return self.client.post(API + path, headers=self.headers(username), json=body, **kwargs)
-
-    def patch(self, username: str, path: str, body: dict[str, Any]) -> Any:
-        return self.client.patch(API + path, headers=self.headers(username), json=body)
-
-    def put(self, username: str, path: str, body: dict[str, Any]) -> Any:
-        return self.client.put(API + path, headers=self.headers(username), json=body)
-
-    def ok(self, response: Any, status: int = 200) -> Any:
-        assert response.status_code == status, response.text
-        return response.json()
 
 
 @pytest.fixture

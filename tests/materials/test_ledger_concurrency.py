@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
 from decimal import Decimal
-from typing import Any
 
 import pytest
 from sqlalchemy import func, select, text
@@ -18,6 +15,7 @@ from pharmos.materials import service as materials
 from pharmos.materials.ledger import reconcile
 from pharmos.materials.models import Container, StockMovement, StockReservation
 from pharmos.materials.views import LotView
+from tests.concurrency import all_at_once
 from tests.materials import factories as f
 
 
@@ -29,32 +27,6 @@ def released_container(site: dict[str, Actor], quantity: str = "10") -> tuple[Ac
     supplier = f.approved_supplier(clerk, qa, ["RM-0001"])
     return clerk, f.released_lot(site, material_code="RM-0001", supplier_id=supplier.id, quantity=quantity,
                                  receiver=clerk)
-
-
-def all_at_once(workers: int, work: Callable[[], Any]) -> tuple[list[Any], list[BaseException]]:
-    """Run ``work`` on ``workers`` threads released together; what each returned or raised."""
-    gate = threading.Barrier(workers)
-    results: list[Any] = []
-    errors: list[BaseException] = []
-    lock = threading.Lock()
-
-    def run() -> None:
-        gate.wait()
-        try:
-            outcome = work()
-        except BaseException as error:  # every outcome is collected and asserted on
-            with lock:
-                errors.append(error)
-        else:
-            with lock:
-                results.append(outcome)
-
-    threads = [threading.Thread(target=run) for _ in range(workers)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    return results, errors
 
 
 @pytest.mark.postgres
