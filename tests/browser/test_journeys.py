@@ -67,38 +67,51 @@ def served(url: str, secret: str) -> Iterator[str]:
         proc.wait(timeout=10)
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The real app under uvicorn on a free port, on a fresh SQLite database with three users."""
+SECRET = "browser-secret-key-0123456789abcdef0123456789"
+
+
+@contextmanager
+def fresh_database(tmp_path_factory: pytest.TempPathFactory, name: str) -> Iterator[str]:
+    """A migrated SQLite database with the built-in roles, set up under the key the served app will use.
+
+    Yields its URL; the caller adds its data, disposes the engine and serves it with ``served(url, SECRET)``.
+    """
     _require_chromium()
     from pharmos.auth import service as auth
     from pharmos.core.config import reset_settings_cache
-    from pharmos.core.db import get_database
     from pharmos.core.migrate import upgrade_head
 
-    url = f"sqlite:///{tmp_path_factory.mktemp('browser') / 'pharmos.db'}"
-    secret = "browser-secret-key-0123456789abcdef0123456789"
+    url = f"sqlite:///{tmp_path_factory.mktemp(name) / 'pharmos.db'}"
     previous_secret = os.environ.get("PHARMOS_SECRET_KEY")
-    os.environ["PHARMOS_SECRET_KEY"] = secret
+    os.environ["PHARMOS_SECRET_KEY"] = SECRET
     reset_settings_cache()
-    upgrade_head(url)
-    system = Actor.system("browser-setup")
-    auth.ensure_builtin_roles(actor=system)
-    auth.create_user(actor=system, username="admin.wang", full_name="王强", password="admin.wang-pass1",
-                     department="信息部", roles=["admin"])
-    auth.create_user(actor=system, username="op.liu", full_name="刘洋", password="op.liu-pass1",
-                     department="原液车间", roles=["operator"])
-    get_database().dispose()
-
     try:
-        with served(url, secret) as base:
-            yield base
+        upgrade_head(url)
+        auth.ensure_builtin_roles(actor=Actor.system("browser-setup"))
+        yield url
     finally:
         if previous_secret is None:
             os.environ.pop("PHARMOS_SECRET_KEY", None)
         else:
             os.environ["PHARMOS_SECRET_KEY"] = previous_secret
         reset_settings_cache()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The real app under uvicorn on a free port, on a fresh SQLite database with three users."""
+    from pharmos.auth import service as auth
+    from pharmos.core.db import get_database
+
+    with fresh_database(tmp_path_factory, "browser") as url:
+        system = Actor.system("browser-setup")
+        auth.create_user(actor=system, username="admin.wang", full_name="王强", password="admin.wang-pass1",
+                         department="信息部", roles=["admin"])
+        auth.create_user(actor=system, username="op.liu", full_name="刘洋", password="op.liu-pass1",
+                         department="原液车间", roles=["operator"])
+        get_database().dispose()
+        with served(url, SECRET) as base:
+            yield base
 
 
 @pytest.fixture(scope="module")
@@ -177,3 +190,119 @@ def test_admin_grants_a_role_and_it_shows(page: Any, server: str) -> None:
     page.goto(f"{server}/audit?record_type=user")
     assert page.locator("#audit-rows tr").count() > 0
     shot(page, "06-audit-trail")
+
+
+# ---------------------------------------------------------------- equipment: an inspection round on the tablet
+
+
+@pytest.fixture(scope="module")
+def rounds_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """The real app on a fresh SQLite database with a usable bioreactor and today's round of two checks at it."""
+    from datetime import timedelta
+
+    from pharmos.core.clock import site_today
+    from pharmos.core.db import get_database
+    from pharmos.equipment import service as equipment
+    from pharmos.equipment.rounds import InspectionPointInput
+    from tests.equipment.factories import engineer, person, usable_equipment
+
+    with fresh_database(tmp_path_factory, "rounds-browser") as url:
+        site = {"qa.li": person("qa.li", "qa_manager", "李娜")}
+        person("op.liu", "operator", "刘洋")
+        reactor = usable_equipment(site, "bioreactor", name_zh="50L 一次性生物反应器", location="USP-B2-301")
+        equipment.create_inspection_route(
+            actor=engineer(), code="R-USP-DAILY", name_zh="上游车间日巡检", name_en="Upstream daily round",
+            frequency="daily", shift_starts=("00:00",), window_hours=24, points=[
+                InspectionPointInput(equipment_number=reactor.number, prompt_zh="罐温",
+                                     prompt_en="Vessel temperature", kind="numeric", unit="°C", lower_limit="30",
+                                     upper_limit="40"),
+                InspectionPointInput(equipment_number=reactor.number, prompt_zh="搅拌运行平稳、无异响",
+                                     prompt_en="Agitator runs smoothly", kind="yes_no", expected_yes=True)])
+        # Tomorrow's too: should the site's midnight pass during the suite, "today's round" still exists.
+        for day in (site_today(), site_today() + timedelta(days=1)):
+            equipment.schedule_rounds(actor=engineer(), on=day)
+        get_database().dispose()
+        with served(url, SECRET) as base:
+            yield {"base": base, "equipment": reactor.number}
+
+
+def _wait_for_focus(page: Any, element_id: str) -> None:
+    """Wait until the element has the keyboard focus (a scanner types into whatever has it)."""
+    # A locator assertion, not wait_for_function: the latter evaluates a string, which the app's CSP
+    # (script-src 'self', no 'unsafe-eval') refuses in some Chromium builds.
+    from playwright.sync_api import expect
+
+    expect(page.locator(f"#{element_id}")).to_be_focused(timeout=10_000)
+
+
+def test_a_technician_completes_an_inspection_round_by_scanning(browser: Any, rounds_server: dict[str, str]) -> None:
+    # The module's one Playwright browser (a second sync Playwright cannot run beside it).
+    server, number = rounds_server["base"], rounds_server["equipment"]
+    # A 10-inch tablet in landscape on the shop floor, Chinese locale.
+    context = browser.new_context(viewport={"width": 1024, "height": 768}, locale="zh-CN")
+    page = context.new_page()
+    try:
+        _walk_the_round(page, server, number)
+    finally:
+        context.close()
+
+
+def _walk_the_round(page: Any, server: str, number: str) -> None:
+    # given: the operator opens the tablet view and starts today's round
+    sign_in(page, server, "op.liu", "op.liu-pass1")
+    page.wait_for_url(f"{server}/")
+    page.click("nav.sidenav >> text=技术员平板")
+    page.wait_for_selector("#my-rounds .tile")
+    shot(page, "equipment-01-tablet")
+    page.click("#my-rounds .tile")
+    page.click("#transition-start button[type=submit]")
+    page.wait_for_selector("#result-form")
+    _wait_for_focus(page, "f-scanned")  # the scanner types here
+    assert page.locator("#prompt").inner_text() == "罐温"
+
+    # when: he scans the reactor's label and types 45 °C (limits 30–40) without a comment
+    page.keyboard.type(number.lower())
+    page.keyboard.press("Enter")
+    assert page.evaluate("document.activeElement.id") == "f-value"
+    page.keyboard.type("45")
+    page.wait_for_selector("#limit-feedback.limit-feedback--out")
+    assert "超出范围" in page.locator("#limit-feedback").inner_text()
+    shot(page, "equipment-02-out-of-range")
+    page.keyboard.press("Enter")  # to the comment
+    page.keyboard.press("Enter")  # empty comment: the form is sent
+    # then: the server refuses it at the comment field and keeps what was scanned and typed
+    page.wait_for_selector("#e-comment")
+    assert page.locator("#e-comment").inner_text() == "超出限度：请说明发现的情况和采取的措施。"
+    assert page.input_value("#f-value") == "45"
+    assert page.evaluate("document.activeElement.id") == "f-comment"
+    shot(page, "equipment-03-comment-required")
+
+    # when: he writes what he found and did
+    page.keyboard.type("夹套温控阀卡滞，已通知维修")
+    page.keyboard.press("Enter")
+    # then: the second check (a yes/no question) is next; the first is recorded out of limits
+    page.wait_for_selector("#progress[aria-valuenow='1']")
+    assert page.locator("#prompt").inner_text() == "搅拌运行平稳、无异响"
+    assert page.locator("#results li.out").count() == 1
+
+    # when: he scans again, answers yes and records it
+    _wait_for_focus(page, "f-scanned")  # autofocus lands once the page has loaded; a scan before it is lost
+    page.keyboard.type(number)
+    page.keyboard.press("Enter")
+    page.click("label.yesno__choice >> text=是")
+    page.wait_for_selector("#limit-feedback.limit-feedback--in")
+    shot(page, "equipment-04-yes-no")
+    page.click("#record-result")
+    # then: every check is recorded; he signs to complete the round
+    page.wait_for_selector("#transition-complete")
+    page.fill("#f-complete-password", "op.liu-pass1")
+    shot(page, "equipment-05-complete")
+    page.click("#transition-complete button[type=submit]")
+    page.wait_for_selector("#round-done")
+    assert page.locator("#round-done").inner_text() == "巡检已完成并签名。"
+    shot(page, "equipment-06-done")
+    # and the reactor's page shows the fault the round reported and the inspection in its logbook
+    page.goto(f"{server}/equipment/scan?code={number}")
+    page.wait_for_selector("#logbook-entries tr[data-kind=inspection]")
+    assert page.locator("#faults li a").count() == 1
+    shot(page, "equipment-07-equipment-page")
