@@ -22,7 +22,11 @@ from pharmos.core.context import set_request_id
 from pharmos.core.db import get_database
 from pharmos.equipment.routes import api as equipment_api
 from pharmos.materials.routes import api as materials_api
+from pharmos.quality.change_routes import api as change_control_api
+from pharmos.quality.complaint_routes import api as complaint_api
+from pharmos.quality.document_routes import api as document_api
 from pharmos.quality.routes import api as quality_api
+from pharmos.quality.training_routes import api as training_api
 from pharmos.site import lifecycle as _site_lifecycle  # noqa: F401 - registers the lifecycle
 from pharmos.site.routes import api as site_api
 from pharmos.web.app import install_web
@@ -128,6 +132,10 @@ def create_app(*, extra_routers: Sequence[APIRouter] = ()) -> FastAPI:
     app.include_router(materials_api)
     app.include_router(equipment_api)
     app.include_router(quality_api)
+    app.include_router(change_control_api)
+    app.include_router(document_api)
+    app.include_router(training_api)
+    app.include_router(complaint_api)
     html_renderer = install_web(app)
     # Generic lifecycle routes last: their path pattern is the broadest.
     for router in extra_routers:

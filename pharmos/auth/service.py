@@ -871,3 +871,39 @@ def holds_permission(session: Session, *, user_id: int, permission: str) -> bool
     return session.scalar(select(RolePermission.id).join(UserRole, UserRole.role_id == RolePermission.role_id)
                           .where(UserRole.user_id == user_id, RolePermission.permission == permission)
                           .limit(1)) is not None
+
+
+@dataclass(frozen=True)
+class RoleMember:
+    user_id: int
+    username: str
+    full_name: str
+    department: str
+    role: str
+
+
+def role_members(session: Session, *, roles: Iterable[str]) -> list[RoleMember]:
+    """Active users holding any of ``roles``, one row per user and role, by role then username.
+
+    For other modules inside their own transaction (e.g. training assigned to everyone in a role).
+    """
+    names = sorted(set(roles))
+    if not names:
+        return []
+    rows = session.execute(
+        select(User.id, User.username, User.full_name, User.department, Role.name)
+        .join(UserRole, UserRole.user_id == User.id).join(Role, Role.id == UserRole.role_id)
+        .where(Role.name.in_(names), User.is_active.is_(True)).order_by(Role.name, User.username))
+    return [RoleMember(uid, username, full_name, department or "", role)
+            for uid, username, full_name, department, role in rows]
+
+
+def role_names(session: Session) -> set[str]:
+    """The names of every role (built-in and site-defined), to validate references to a role."""
+    return set(session.scalars(select(Role.name)))
+
+
+def roles_of(session: Session, *, user_id: int) -> set[str]:
+    """The names of the roles the user holds."""
+    return set(session.scalars(select(Role.name).join(UserRole, UserRole.role_id == Role.id)
+                               .where(UserRole.user_id == user_id)))

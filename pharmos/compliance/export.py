@@ -26,6 +26,7 @@ from pharmos.core.config import get_settings
 from pharmos.core.db import transaction
 from pharmos.core.errors import PermissionDenied, ValidationFailed
 from pharmos.core.labels import PDF_FONT
+from pharmos.core.pdf import numbered_canvas, register_cjk_font
 
 FORMATS = {"csv": "text/csv; charset=utf-8", "pdf": "application/pdf"}
 CSV_COLUMNS = (
@@ -175,46 +176,15 @@ def _pdf(header: ExportHeader, rows: list[ExportRow]) -> bytes:
     from reportlab.lib.pagesizes import A4, landscape
     from reportlab.lib.styles import ParagraphStyle
     from reportlab.lib.units import mm
-    from reportlab.pdfbase import pdfmetrics
-    from reportlab.pdfbase.cidfonts import UnicodeCIDFont
-    from reportlab.pdfgen.canvas import Canvas
     from reportlab.platypus import LongTable, Paragraph, SimpleDocTemplate, Spacer, TableStyle
 
-    if PDF_FONT not in pdfmetrics.getRegisteredFontNames():
-        pdfmetrics.registerFont(UnicodeCIDFont(PDF_FONT))
+    register_cjk_font()
     page_size = landscape(A4)
     margin = 12 * mm
     title = f"{header.site_name} — Audit trail / 审计追踪"
-
-    class NumberedCanvas(Canvas):  # type: ignore[misc]
-        """Defers page output until the page count is known, for 'page X of Y'."""
-
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
-            self._saved: list[dict[str, Any]] = []
-
-        def showPage(self) -> None:
-            self._saved.append(dict(self.__dict__))
-            self._startPage()
-
-        def save(self) -> None:
-            total = len(self._saved)
-            for state in self._saved:
-                self.__dict__.update(state)
-                self._decorate(total)
-                super().showPage()
-            super().save()
-
-        def _decorate(self, total: int) -> None:
-            width, height = page_size
-            self.setFont(PDF_FONT, 8)
-            self.setFillColor(colors.black)
-            self.drawString(margin, height - 8 * mm, title)
-            self.drawRightString(width - margin, height - 8 * mm,
-                                 f"Generated {header.generated_local} by {header.exported_by}")
-            self.drawString(margin, 6 * mm, f"Filter: {header.filter}")
-            page = self._pageNumber
-            self.drawRightString(width - margin, 6 * mm, f"Page {page} of {total} / 第 {page} 页，共 {total} 页")
+    canvas = numbered_canvas(page_size=page_size, margin=margin, header_left=title,
+                             header_right=f"Generated {header.generated_local} by {header.exported_by}",
+                             footer_left=f"Filter: {header.filter}")
 
     small = ParagraphStyle("cell", fontName=PDF_FONT, fontSize=7, leading=8.5, wordWrap="CJK")
     head = ParagraphStyle("head", parent=small, fontSize=7.5)
@@ -270,7 +240,7 @@ def _pdf(header: ExportHeader, rows: list[ExportRow]) -> bytes:
     doc = SimpleDocTemplate(buffer, pagesize=page_size, leftMargin=margin, rightMargin=margin,
                             topMargin=14 * mm, bottomMargin=12 * mm, title="Audit trail export",
                             author=header.exported_by, subject=header.filter)
-    doc.build(story, canvasmaker=NumberedCanvas)
+    doc.build(story, canvasmaker=canvas)
     return buffer.getvalue()
 
 

@@ -33,3 +33,12 @@ def site_date(at: datetime) -> date:
     from pharmos.core.config import get_settings
 
     return as_utc(at).astimezone(ZoneInfo(get_settings().site_timezone)).date()
+
+
+def add_months(day: date, months: int) -> date:
+    """The same day ``months`` later; the month's last day when that month is shorter (31 Jan + 1 = 28/29 Feb)."""
+    import calendar
+
+    month_index = day.month - 1 + months
+    year, month = day.year + month_index // 12, month_index % 12 + 1
+    return day.replace(year=year, month=month, day=min(day.day, calendar.monthrange(year, month)[1]))

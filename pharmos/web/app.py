@@ -33,7 +33,11 @@ def install_web(app: FastAPI) -> HtmlRenderer:
     from pharmos.compliance.pages import pages as compliance_pages
     from pharmos.equipment.pages import pages as equipment_pages
     from pharmos.materials.pages import pages as materials_pages
+    from pharmos.quality.change_pages import pages as change_control_pages
+    from pharmos.quality.complaint_pages import pages as complaint_pages
+    from pharmos.quality.document_pages import pages as document_pages
     from pharmos.quality.pages import pages as quality_pages
+    from pharmos.quality.training_pages import pages as training_pages
     from pharmos.site.pages import pages as site_pages
     from pharmos.web.pages import pages as shell_pages
 
@@ -45,4 +49,8 @@ def install_web(app: FastAPI) -> HtmlRenderer:
     app.include_router(materials_pages)
     app.include_router(equipment_pages)
     app.include_router(quality_pages)
+    app.include_router(change_control_pages)
+    app.include_router(document_pages)
+    app.include_router(training_pages)
+    app.include_router(complaint_pages)
     return render_error

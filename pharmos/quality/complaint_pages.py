@@ -1,0 +1,7 @@
+"""Web pages of complaints."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+pages = APIRouter(include_in_schema=False)
