@@ -14,7 +14,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 BENCHMARKS = ["audit_verify.py", "audited_writes.py", "http_load.py", "materials_stock.py", "equipment_usability.py",
-              "quality_lists.py"]
+              "quality_lists.py", "quality_documents.py"]
 
 
 def main() -> int:

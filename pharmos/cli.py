@@ -484,5 +484,36 @@ def quality_escalate(
         console.print(f"  escalated: {escape(number)}")
 
 
+@quality_app.command("documents-effective")
+def quality_documents_effective() -> None:
+    """Make every approved document version whose effective date has come effective (the daily job)."""
+    from pharmos.quality import service as quality
+
+    # 药品GMP 第一百五十五条: the approved version comes into use on its effective date, the old one is withdrawn.
+    made = quality.make_due_versions_effective(actor=Actor.system("job:documents-effective"))
+    console.print(f"Document versions made effective: {len(made)}.")
+    for line in made:
+        console.print(f"  effective: {escape(line)}")
+
+
+@quality_app.command("training-sync")
+def quality_training_sync(
+    today: Annotated[str | None, typer.Option(help="Due dates counted from this date (ISO; default: today at the "
+                                                    "site)")] = None,
+) -> None:
+    """Assign the version in force of every required document to people who joined a role since (idempotent)."""
+    from pharmos.quality import service as quality
+
+    try:
+        as_of = date.fromisoformat(today) if today else None
+    except ValueError:
+        raise ValidationFailed.on("today", f"{today!r} is not an ISO date such as 2026-03-01.") from None
+    # 药品GMP 第二十七条: newcomers to a role are trained on its procedures before they work to them.
+    result = quality.sync_training(actor=Actor.system("job:training-sync"), today=as_of)
+    console.print(f"Training sync for {result.run_on.isoformat()}: {len(result.assigned)} assignment(s).")
+    for line in result.assigned:
+        console.print(f"  assigned: {escape(line)}")
+
+
 if __name__ == "__main__":
     main()

@@ -17,6 +17,9 @@ from typing import NamedTuple
 from pharmos.auth import service as auth
 from pharmos.compliance.lifecycle import apply_transition
 from pharmos.core.actor import Actor
+from pharmos.core.clock import clock_shifted
+from pharmos.demo_documents import HISTORY as DOCUMENT_HISTORY
+from pharmos.demo_documents import load_demo_documents
 from pharmos.demo_equipment import load_demo_equipment
 from pharmos.demo_materials import load_demo_materials
 from pharmos.demo_quality import load_demo_quality
@@ -149,9 +152,12 @@ def _load_settings() -> None:
 
 def load_demo_site(*, actor: Actor) -> tuple[DemoLogin, ...]:
     """Load the demo site into a freshly migrated database; returns the demo logins."""
-    auth.ensure_builtin_roles(actor=actor)
-    _create_staff(actor)
-    _load_settings()
+    # The staff, the settings and the SOPs date from before today, so the demo has a past (pharmos.demo_documents).
+    with clock_shifted(-DOCUMENT_HISTORY):
+        auth.ensure_builtin_roles(actor=actor)
+        _create_staff(actor)
+        _load_settings()
+        load_demo_documents(sign_in=_signed_in, password=DEMO_PASSWORD)
     load_demo_materials(sign_in=_signed_in, password=DEMO_PASSWORD)
     load_demo_equipment(sign_in=_signed_in, password=DEMO_PASSWORD)
     load_demo_quality(sign_in=_signed_in, password=DEMO_PASSWORD)

@@ -45,6 +45,7 @@ from typing import NamedTuple
 from pharmos.compliance.lifecycle import apply_transition
 from pharmos.core.actor import Actor
 from pharmos.core.clock import site_today, utcnow
+from pharmos.demo_documents import load_demo_revisions
 from pharmos.materials import service as materials
 from pharmos.quality import service as quality
 
@@ -270,6 +271,60 @@ def load_demo_quality(*, sign_in: Callable[[str], Actor], password: str) -> None
     _cold_room_excursion(staff)
     _ph_excursion(staff, password)
     _documentation_error(staff, password)
-    _particle_excursion(staff)
+    particles = _particle_excursion(staff)
     _self_inspection_capa(staff)
     quality.escalate_overdue(actor=Actor.system("job:quality-escalation"))
+    change = _ph_probe_change(staff, sign_in, password)
+    load_demo_revisions(sign_in=sign_in, password=password, change_control=change)
+    _complaints(staff, particles)
+
+
+def _ph_probe_change(staff: _Staff, sign_in: Callable[[str], Actor], password: str) -> str:
+    """The upstream supervisor proposes a new pH probe; two of four functions have signed, two are pending."""
+    change = quality.propose_change(
+        actor=staff.upstream_supervisor, change_type="equipment",
+        title="50L 一次性生物反应器 pH 探头更换为 Hamilton EasyFerm Plus",
+        description=("现用 pH 探头在 BO-2026-0007 种子罐培养中失控（见偏差记录），且该型号已停产。拟更换为 Hamilton "
+                     "EasyFerm Plus，增加两点校准和培养中漂移检查，并修订 SOP-USP-0002。"),
+        justification="消除 pH 控制失效的根本原因；原型号停产，备件无法保证。",
+        affected_records=[f"equipment:{SEED_BIOREACTOR}", "document:SOP-USP-0002", "process:上游细胞培养"],
+        target_date=site_today() + timedelta(days=45))
+    quality.classify_change(
+        actor=staff.qa_manager, change_id=change.id, classification="moderate", regulatory_filing=False,
+        rationale="同类型、同原理的在线测量元件更换，不改变工艺参数和控制范围；需确认对 pH 控制和数据完整性的影响",
+        functions={"production": "prod.mawei", "qc": "qc.wangfang", "equipment": "eng.wuhao", "qa": "qa.sunli"})
+    apply_transition(actor=staff.qa_manager, collection="change-controls", record_id=change.id, name="classify")
+    quality.assess_change(
+        actor=sign_in("qc.wangfang"), change_id=change.id, function="qc", impact_level="low",
+        impact="离线 pH 复核方法不变；需比对新旧探头在 3 个缓冲液点的读数。",
+        required_actions="完成新旧探头比对试验并出具报告", decision="approved", password=password)
+    quality.assess_change(
+        actor=staff.technician, change_id=change.id, function="equipment", impact_level="medium",
+        impact="需要新的探头接口适配器和变送器参数设置；纳入计量校准计划。",
+        required_actions="完成安装确认（IQ）和校准，更新设备台账和备件清单", decision="approved", password=password)
+    return change.number
+
+
+def _complaints(staff: _Staff, particle_deviation: int) -> None:
+    """A hospital's visible-particle complaint under investigation, and a distributor's carton complaint just in."""
+    today = site_today()
+    hospital = quality.receive_complaint(
+        actor=staff.second_qa_specialist, received_on=today - timedelta(days=2), channel="phone",
+        customer="上海市第一人民医院 药剂科", customer_contact="王药师 021-6324xxxx", region="上海",
+        product="重组抗 HER2 人源化单克隆抗体注射液 440 mg/20 mL", lot_number="DP-2609-004",
+        description="配液时发现 1 支西林瓶内有可见白色异物，未使用；同批其余 9 支外观正常。",
+        sample_received=True, sample_received_on=today - timedelta(days=1))
+    quality.classify_complaint(actor=staff.qa_specialist, complaint_id=hospital.id, classification="major",
+                               category="quality_defect", adverse_event=False,
+                               investigator_username=staff.second_qa_specialist.username)
+    apply_transition(actor=staff.qa_specialist, collection="complaints", record_id=hospital.id, name="classify")
+    deviation = quality.get_deviation(actor=staff.qa_specialist, deviation_id=particle_deviation)
+    quality.link_complaint(actor=staff.qa_specialist, complaint_id=hospital.id, record=f"deviation:{deviation.number}")
+    quality.record_complaint_investigation(
+        actor=staff.second_qa_specialist, complaint_id=hospital.id,
+        investigation="留样目检 200 支未见异物；退回样品送 QC 做异物鉴定（FTIR）；调阅该批灌装记录和环境监测数据。")
+    quality.receive_complaint(
+        actor=staff.second_qa_specialist, received_on=today, channel="distributor",
+        customer="国药控股分销中心有限公司", customer_contact="质量部 李经理", region="北京",
+        product="重组抗 HER2 人源化单克隆抗体注射液 440 mg/20 mL", lot_number="DP-2608-011",
+        description="到货 3 箱中 1 箱外箱破损、1 个小盒压痕，冷链温度记录正常。", sample_received=False)

@@ -32,6 +32,11 @@ PATH_VALUES = {
     "extension_id": "1",  # a deviation's due-date extension request
     "record_type": "lot",  # a deviation's linked record: /deviations/{record_id}/links/{record_type}/{reference}
     "reference": "LOT-NONE-001",
+    "document_id": "1",  # a controlled document: /documents/{document_id}/versions/{version}
+    "version": "1",
+    "function": "qa",  # a change control's assessing function: /change-controls/{record_id}/assessments/{function}
+    "filter_id": "1",  # a saved list filter
+    "requirement_id": "1",  # a training requirement
 }
 # Routes that end the caller's session go last so the token stays usable for the others.
 SESSION_ENDING = {"/api/v1/auth/logout"}

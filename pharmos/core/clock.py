@@ -2,12 +2,29 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from datetime import UTC, date, datetime, timedelta
+
+# Only the demo loader shifts the clock (to give the demo site a past); the application never does,
+# and nothing outside this process (no request, setting or environment variable) can set it.
+_SHIFT: ContextVar[timedelta] = ContextVar("pharmos_clock_shift", default=timedelta(0))
 
 
 def utcnow() -> datetime:
     # 21 CFR 11.10(e): time stamps come from the server, never from the client.
-    return datetime.now(UTC)
+    return datetime.now(UTC) + _SHIFT.get()
+
+
+@contextmanager
+def clock_shifted(by: timedelta) -> Iterator[None]:
+    """Run the block as if it were ``by`` from now (negative: in the past). For the demo loader only."""
+    token = _SHIFT.set(by)
+    try:
+        yield
+    finally:
+        _SHIFT.reset(token)
 
 
 def as_utc(value: datetime) -> datetime:

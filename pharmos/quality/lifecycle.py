@@ -269,8 +269,9 @@ CHANGE_CONTROL_LIFECYCLE = register_lifecycle(Lifecycle(
                    signature="rejected", reason_required=True, effect=_change_closed),
         Transition("complete_implementation", ("approved",), "effectiveness_review", "change_controls.manage",
                    "Implementation complete", "实施完成", guard=_tasks_done, effect=_implemented_change),
+        # ICH Q10 3.2.3: QA verifies the change achieved its objectives before closing it.
         Transition("close", ("effectiveness_review",), "closed", "change_controls.manage", "Close as effective",
-                   "有效并关闭", signature="approved", guard=_change_effective, effect=_change_closed),
+                   "有效并关闭", signature="verified", guard=_change_effective, effect=_change_closed),
         Transition("reopen", ("effectiveness_review",), "approved", "change_controls.manage",
                    "Not effective: reopen", "无效：重新实施", reason_required=True, effect=_change_reopened),
         Transition("cancel", ("proposed", "under_assessment"), "cancelled", "change_controls.manage", "Cancel",
@@ -423,6 +424,9 @@ def _trained_by_someone_else(_session: Session, record: Any, actor: Actor) -> st
         return "A trainer cannot record their own training."
     if record.result not in ("pass", "fail"):
         return "Record the result (pass or fail) first."
+    # 21 CFR 11.50: the signature attests the result, so it is the trainer who recorded it who signs.
+    if record.trainer_id is not None and record.trainer_id != actor.user_id:
+        return f"Only the trainer who recorded the result ({record.trainer}) signs it."
     return None
 
 
@@ -510,7 +514,8 @@ COMPLAINT_LIFECYCLE = register_lifecycle(Lifecycle(
                    "Return to investigator", "退回调查", reason_required=True),
         Transition("approve", ("pending_approval",), "approved", "complaints.approve", "Approve", "批准",
                    signature="approved", effect=_complaint_approved),
-        Transition("close", ("approved",), "closed", "complaints.approve", "Close", "关闭", signature="approved",
+        # 药品GMP 第二百六十九条: QA verifies the complaint was answered and closes the record.
+        Transition("close", ("approved",), "closed", "complaints.approve", "Close", "关闭", signature="verified",
                    guard=_complaint_answered, effect=_closed),
         Transition("cancel", ("received", "investigating"), "cancelled", "complaints.classify", "Cancel", "取消",
                    signature="approved", reason_required=True, effect=_closed),

@@ -250,9 +250,11 @@ class ChangeControl(Audited, Base):
             "classification", "classification_rationale", "regulatory_filing", "effectiveness_review", "effective")}
 
     def signed_content_for(self, meaning: str) -> dict[str, Any]:
-        # The approval covers the proposal and its classification; the effectiveness review comes later.
+        # QA's approval (or rejection) covers the proposal and its classification; the effectiveness
+        # review is recorded later and covered by the closing signature ("verified"), so recording it
+        # never invalidates the approval (21 CFR 11.70).
         content = self.signed_content()
-        if self.state in ("proposed", "under_assessment", "approved"):
+        if meaning != "verified":
             del content["effectiveness_review"], content["effective"]
         return content
 
@@ -586,9 +588,10 @@ class Complaint(Audited, Base):
             "linked_records", "response", "responded_on")}
 
     def signed_content_for(self, meaning: str) -> dict[str, Any]:
-        # The investigator signs the investigation before a response exists; QA's approvals cover all.
+        # The investigator's and QA's signatures on the investigation come before any response; the
+        # response is covered by the closing signature ("verified"), so recording it never invalidates them.
         content = self.signed_content()
-        if meaning == "performed":
+        if meaning != "verified":
             del content["response"], content["responded_on"]
         return content
 

@@ -136,7 +136,9 @@ def deviation_list(request: Request, actor: Viewer, after: int | None = None) ->
     return _page(request, "quality/deviations.html", {
         "deviations": items, "next_page": next_page, "values": params, "presets": DEVIATION_PRESETS,
         "preset": _preset(params, DEVIATION_PRESETS), "filter_link": request.url.path + (
-            "?" + urlencode({k: v for k, v in params.items() if v}) if any(params.values()) else "")})
+            "?" + urlencode({k: v for k, v in params.items() if v}) if any(params.values()) else ""),
+        "current_query": urlencode({k: v for k, v in params.items() if v}),
+        "saved_filters": service.list_saved_filters(actor=actor, list_name="deviations")})
 
 
 @pages.get("/quality/deviations/export")
@@ -214,6 +216,12 @@ def _deviation_detail(*, actor: Actor, record_id: int) -> dict[str, Any]:
 @pages.get("/quality/deviations/{deviation_id}", response_class=HTMLResponse)
 def deviation_detail(request: Request, deviation_id: int, actor: Viewer) -> Response:
     return _page(request, "quality/deviation.html", _deviation_detail(actor=actor, record_id=deviation_id))
+
+
+@pages.get("/quality/deviations/{deviation_id}/print")
+def deviation_print(deviation_id: int, actor: Viewer) -> Response:
+    # EU GMP Annex 11 §8.1: a printed copy with its signatures and audit trail; the print is audited.
+    return _download(*service.print_deviation(actor=actor, deviation_id=deviation_id))
 
 
 async def _deviation_form(request: Request, deviation_id: int, actor: Actor, form: str,
@@ -345,7 +353,8 @@ def capa_list(request: Request, actor: Viewer, after: int | None = None) -> Resp
     items, next_page = page_of_rows(request, rows)
     return _page(request, "quality/capas.html", {
         "capas": items, "next_page": next_page, "values": params, "presets": CAPA_PRESETS,
-        "preset": _preset(params, CAPA_PRESETS)})
+        "preset": _preset(params, CAPA_PRESETS), "current_query": urlencode({k: v for k, v in params.items() if v}),
+        "saved_filters": service.list_saved_filters(actor=actor, list_name="capas")})
 
 
 @pages.get("/quality/capas/export")
@@ -365,6 +374,11 @@ def _capa_detail(*, actor: Actor, record_id: int) -> dict[str, Any]:
 @pages.get("/quality/capas/{capa_id}", response_class=HTMLResponse)
 def capa_detail(request: Request, capa_id: int, actor: Viewer) -> Response:
     return _page(request, "quality/capa.html", _capa_detail(actor=actor, record_id=capa_id))
+
+
+@pages.get("/quality/capas/{capa_id}/print")
+def capa_print(capa_id: int, actor: Viewer) -> Response:
+    return _download(*service.print_capa(actor=actor, capa_id=capa_id))
 
 
 @pages.post("/quality/capas/{capa_id}/transitions/{name}", response_class=HTMLResponse)

@@ -21,9 +21,25 @@ from pharmos.core.db import read_session
 from pharmos.core.errors import ValidationFailed
 from pharmos.core.spreadsheets import all_pages, download, export_format
 from pharmos.quality.capa import capa_overdue_clause, list_capas
+from pharmos.quality.change_control import my_change_tasks
+from pharmos.quality.complaints import my_complaint_tasks
 from pharmos.quality.deviations import list_deviations
-from pharmos.quality.lifecycle import CLOSED_DEVIATION_STATES, OPEN_CAPA_STATES
-from pharmos.quality.models import Capa, Deviation, DueDateExtension
+from pharmos.quality.lifecycle import (
+    CLOSED_DEVIATION_STATES,
+    OPEN_CAPA_STATES,
+    OPEN_CHANGE_STATES,
+    reviews_missing,
+)
+from pharmos.quality.models import (
+    Capa,
+    ChangeControl,
+    Complaint,
+    ControlledDocument,
+    Deviation,
+    DocumentVersion,
+    DueDateExtension,
+    TrainingRecord,
+)
 from pharmos.quality.views import QualityCounts, QualityTask, TrendPoint
 
 __all__ = [
@@ -125,16 +141,62 @@ def _capa_tasks(session: Session, actor: Actor, today: date) -> list[QualityTask
     return tasks
 
 
+def _document_tasks(session: Session, actor: Actor, today: date) -> list[QualityTask]:
+    """Versions waiting for my review or approval, and my documents due for their periodic review."""
+    me = actor.user_id
+    if me is None:
+        return []
+    tasks: list[QualityTask] = []
+    in_review = session.execute(
+        select(DocumentVersion, ControlledDocument.number, ControlledDocument.title_zh)
+        .join(ControlledDocument, ControlledDocument.id == DocumentVersion.document_id)
+        .where(DocumentVersion.state == "in_review").order_by(DocumentVersion.id)).all()
+    for version, number, title in in_review:
+        label = f"{number} v{version.version}.0"
+        missing = reviews_missing(session, version)
+        if actor.can("documents.review") and actor.username in missing:
+            tasks.append(QualityTask("document_version", version.id, label, title, "review_document",
+                                     version.effective_on, False))
+        elif actor.can("documents.approve") and version.approver_id == me and not missing:
+            tasks.append(QualityTask("document_version", version.id, label, title, "approve_document",
+                                     version.effective_on, False))
+    # 药品GMP 第一百五十八条: the owner reviews the document before its periodic review date.
+    for doc in session.scalars(select(ControlledDocument).where(
+            ControlledDocument.owner_id == me, ControlledDocument.effective_version.is_not(None),
+            ControlledDocument.next_review_on <= today + timedelta(days=REVIEW_NOTICE_DAYS))
+            .order_by(ControlledDocument.id)):
+        tasks.append(QualityTask("document", doc.id, doc.number, doc.title_zh, "periodic_review",
+                                 doc.next_review_on, doc.next_review_on is not None and doc.next_review_on < today))
+    return tasks
+
+
+def _training_tasks(session: Session, actor: Actor, today: date) -> list[QualityTask]:
+    """My open training: documents to read and sign, sessions to attend."""
+    if actor.user_id is None:
+        return []
+    return [QualityTask("training_record", row.id, row.subject.split(" ", 1)[0], row.subject,
+                        "read_and_sign" if row.kind == "read_and_understood" else "attend_training", row.due_on,
+                        row.due_on is not None and row.due_on < today)
+            for row in session.scalars(select(TrainingRecord).where(
+                TrainingRecord.user_id == actor.user_id, TrainingRecord.state == "assigned")
+                .order_by(TrainingRecord.id))]
+
+
 def my_quality_tasks(*, actor: Actor) -> list[QualityTask]:
-    """What this person should do now on deviations and CAPA: overdue first, then by due date."""
+    """What this person should do now across the quality records: overdue first, then by due date."""
     actor.require("quality.view")
     today = site_today()
     with read_session() as session:
-        tasks = _deviation_tasks(session, actor, today) + _capa_tasks(session, actor, today)
+        tasks = (_deviation_tasks(session, actor, today) + _capa_tasks(session, actor, today)
+                 + _document_tasks(session, actor, today) + _training_tasks(session, actor, today))
+    tasks += my_change_tasks(actor=actor) + my_complaint_tasks(actor=actor)
     return sorted(tasks, key=lambda t: (not t.overdue, t.due_on or date.max, t.number, t.action))
 
 
 # ---------------------------------------------------------------- counts and trend
+
+
+REVIEW_NOTICE_DAYS = 60  # documents due for periodic review within this many days are shown as due
 
 
 def quality_counts(*, actor: Actor) -> QualityCounts:
@@ -155,6 +217,16 @@ def quality_counts(*, actor: Actor) -> QualityCounts:
             select(func.count(), func.sum(case((capa_overdue_clause(today), 1), else_=0)),
                    func.sum(case((Capa.state == "implemented", 1), else_=0)))
             .where(Capa.state.in_(OPEN_CAPA_STATES))).one()
+        changes = session.scalar(select(func.count()).where(ChangeControl.state.in_(OPEN_CHANGE_STATES)))
+        complaints = session.execute(
+            select(func.count(), func.sum(case((Complaint.due_on < today, 1), else_=0)))
+            .where(Complaint.state.not_in(("closed", "cancelled")))).one()
+        training_overdue = session.scalar(select(func.count()).where(
+            TrainingRecord.state == "assigned", TrainingRecord.due_on < today))
+        # 药品GMP 第一百五十八条: documents are reviewed periodically; show those falling due.
+        reviews_due = session.scalar(select(func.count()).where(
+            ControlledDocument.effective_version.is_not(None),
+            ControlledDocument.next_review_on <= today + timedelta(days=REVIEW_NOTICE_DAYS)))
     by_classification = dict.fromkeys(TREND_CATEGORIES["classification"], 0)
     by_age = dict.fromkeys(AGE_BUCKETS, 0)
     overdue = 0
@@ -165,7 +237,9 @@ def quality_counts(*, actor: Actor) -> QualityCounts:
     return QualityCounts(
         open_deviations=sum(by_age.values()), overdue_deviations=overdue, open_capas=int(capa[0] or 0),
         overdue_capas=int(capa[1] or 0), capas_awaiting_effectiveness=int(capa[2] or 0),
-        by_classification=by_classification, by_age=by_age)
+        by_classification=by_classification, by_age=by_age, open_change_controls=int(changes or 0),
+        open_complaints=int(complaints[0] or 0), overdue_complaints=int(complaints[1] or 0),
+        training_overdue=int(training_overdue or 0), documents_due_for_review=int(reviews_due or 0))
 
 
 def _month_starts(today: date, months: int) -> list[date]:

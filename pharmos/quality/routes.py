@@ -135,6 +135,12 @@ def get_deviation(record_id: int, actor: View) -> DeviationOut:
     return DeviationOut.of(service.get_deviation(actor=actor, deviation_id=record_id))
 
 
+@api.get("/deviations/{record_id}/pdf", response_class=Response, responses={200: {"content": {"application/pdf": {}}}})
+def print_deviation(record_id: int, actor: View) -> Response:
+    # EU GMP Annex 11 §8.1: a clear printed copy, with its signatures and audit trail; the print is audited.
+    return _download(service.print_deviation(actor=actor, deviation_id=record_id))
+
+
 @api.post("/deviations/{record_id}/links", response_model=DeviationOut, status_code=201)
 def add_deviation_link(record_id: int, body: LinkRequestIn, actor: Report) -> DeviationOut:
     return DeviationOut.of(service.add_deviation_link(actor=actor, deviation_id=record_id, **body.model_dump()))
@@ -203,6 +209,11 @@ def export_capas(actor: View, where: Annotated[CapaFilter, Depends()], format: E
 @api.get("/capas/{record_id}", response_model=CapaOut)
 def get_capa(record_id: int, actor: View) -> CapaOut:
     return CapaOut.of(service.get_capa(actor=actor, capa_id=record_id))
+
+
+@api.get("/capas/{record_id}/pdf", response_class=Response, responses={200: {"content": {"application/pdf": {}}}})
+def print_capa(record_id: int, actor: View) -> Response:
+    return _download(service.print_capa(actor=actor, capa_id=record_id))
 
 
 @api.patch("/capas/{record_id}", response_model=CapaOut)

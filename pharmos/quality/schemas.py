@@ -287,6 +287,11 @@ class QualityCountsOut(_Out):
     capas_awaiting_effectiveness: int
     by_classification: dict[str, int]
     by_age: dict[str, int] = Field(description='Open deviations by age in days: "0-30", "31-60", "61-90", ">90"')
+    open_change_controls: int
+    open_complaints: int
+    overdue_complaints: int
+    training_overdue: int
+    documents_due_for_review: int
 
 
 class TrendPointOut(_Out):

@@ -133,7 +133,8 @@ class QualityHold:
 class QualityTask:
     """One item of a person's quality inbox: what to do on which record, and by when."""
 
-    record_type: str  # deviation | capa | extension
+    # deviation | capa | extension | change_control | complaint | document | document_version | training_record
+    record_type: str
     record_id: int
     number: str
     title: str
@@ -160,6 +161,11 @@ class QualityCounts:
     capas_awaiting_effectiveness: int
     by_classification: dict[str, int]
     by_age: dict[str, int]  # "0-30", "31-60", "61-90", ">90" days
+    open_change_controls: int = 0
+    open_complaints: int = 0
+    overdue_complaints: int = 0
+    training_overdue: int = 0  # assigned training past its due date, site-wide
+    documents_due_for_review: int = 0  # effective documents whose periodic review falls due within 60 days
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,7 @@ def install_web(app: FastAPI) -> HtmlRenderer:
     from pharmos.quality.complaint_pages import pages as complaint_pages
     from pharmos.quality.document_pages import pages as document_pages
     from pharmos.quality.pages import pages as quality_pages
+    from pharmos.quality.saved_filter_pages import pages as saved_filter_pages
     from pharmos.quality.training_pages import pages as training_pages
     from pharmos.site.pages import pages as site_pages
     from pharmos.web.pages import pages as shell_pages
@@ -49,6 +50,7 @@ def install_web(app: FastAPI) -> HtmlRenderer:
     app.include_router(materials_pages)
     app.include_router(equipment_pages)
     app.include_router(quality_pages)
+    app.include_router(saved_filter_pages)
     app.include_router(change_control_pages)
     app.include_router(document_pages)
     app.include_router(training_pages)

@@ -69,4 +69,9 @@ def site_figures(*, actor: Actor) -> list[Figure]:
         figures.append(Figure("capas_overdue", counts.overdue_capas, "/quality/capas?overdue=1"))
         figures.append(Figure("capas_awaiting_effectiveness", counts.capas_awaiting_effectiveness,
                               "/quality/capas?awaiting=1"))
+        figures.append(Figure("change_controls_open", counts.open_change_controls, "/quality/change-controls"))
+        figures.append(Figure("complaints_open", counts.open_complaints, "/quality/complaints"))
+        figures.append(Figure("training_overdue", counts.training_overdue, "/quality/training/records?overdue=1"))
+        figures.append(Figure("documents_due_for_review", counts.documents_due_for_review,
+                              "/quality/documents?due=1"))
     return figures

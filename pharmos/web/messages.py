@@ -507,3 +507,83 @@ PATTERNED_MESSAGES = (
     (r"Extension to (?P<date>[\d-]+) rejected", N_("Extension to %(date)s rejected")),
     (r"Escalated as overdue \(due (?P<date>[\d-]+)\)", N_("Escalated as overdue (due %(date)s)")),
 )
+
+# quality: controlled documents (fixed texts of pharmos/quality/documents.py and the document-version lifecycle)
+DOCUMENT_MESSAGES = (
+    N_("An effective date in the past."),
+    N_("The author cannot review their own version."),
+    N_("The author cannot approve their own version."),
+    N_("The approver cannot also be a reviewer of the version."),
+    N_("The file is empty."),
+    N_("The file has no name."),
+    N_("Choose a file."),
+    N_("Only PDF, Word (.docx) or Markdown (.md, UTF-8) files are accepted; this file's content is none of them."),
+    N_("The file is larger than 20 MB."),
+    N_("A department code of 2 to 6 capital letters, such as QA."),
+    N_("A number such as SOP-QA-0001 (TYPE-DEPT-sequence)."),
+    N_("A change control number such as CC-2026-0001."),
+    N_("A list of user names."),
+    N_("Name the version."),
+    N_("Name the document."),
+    N_("The version has no effective date."),
+    N_("Set the effective date first."),
+)
+
+PATTERNED_MESSAGES = (
+    *PATTERNED_MESSAGES,
+    (r"Add (?P<missing>.+) first\.", N_("Add %(missing)s first.")),
+    (r"Only the named approver \((?P<user>\S+)\) can approve this version\.",
+     N_("Only the named approver (%(user)s) can approve this version.")),
+    (r"Waiting for the review of: (?P<names>.+)\.", N_("Waiting for the review of: %(names)s.")),
+    (r"Becomes effective on (?P<date>[\d-]+)\.", N_("Becomes effective on %(date)s.")),
+    (r"The effective date (?P<date>[\d-]+) has passed; set a new one\.",
+     N_("The effective date %(date)s has passed; set a new one.")),
+    (r"Only the author \((?P<user>\S+)\) can do this\.", N_("Only the author (%(user)s) can do this.")),
+    (r"You have already signed (?P<version>.+) as reviewed\.", N_("You have already signed %(version)s as reviewed.")),
+    (r"You are not a named reviewer of (?P<version>.+)\.", N_("You are not a named reviewer of %(version)s.")),
+    (r"(?P<user>\S+) does not hold the permission (?P<permission>\S+)\.",
+     N_("%(user)s does not hold the permission %(permission)s.")),
+    (r"(?P<number>\S+) is already registered\.", N_("%(number)s is already registered.")),
+    (r"No change control (?P<number>\S+)\.", N_("No change control %(number)s.")),
+)
+
+# quality: change control, training and complaints (services and the lifecycle guards of pharmos/quality/lifecycle.py)
+CHANGE_TRAINING_COMPLAINT_MESSAGES = (
+    N_("Classify the change (minor, moderate or major) first."),
+    N_("State whether the change needs a regulatory filing first."),
+    N_("Name at least one function to assess the change first."),
+    N_("Plan at least one implementation task first."),
+    N_("Record the effectiveness review first."),
+    N_("The change was judged not effective; reopen the implementation instead."),
+    N_("Only the trainee signs their own read-and-understood training."),
+    N_("A trainer records this training (record the assessment)."),
+    N_("This version is no longer in force."),
+    N_("The trainee signs read-and-understood training themselves."),
+    N_("A trainer cannot record their own training."),
+    N_("Record the result (pass or fail) first."),
+    N_("Record the response sent to the complainant first."),
+    N_("Cannot be more than 365 days ago."),
+    N_("Only when a sample was received."),
+    N_("Cannot be before the complaint was received."),
+    N_("A lot number: capital letters, digits and '-', 3-40 long."),
+    N_("Name the investigator."),
+    N_("Write it as deviation:DEV-2026-0001 or capa:CAPA-2026-0001."),
+    N_("Only QA (deviations.classify) shares filters with everyone."),
+    N_("Only the person who saved a filter can delete it."),
+)
+
+PATTERNED_MESSAGES = (
+    *PATTERNED_MESSAGES,
+    (r"Waiting for the assessment of: (?P<functions>.+)\.", N_("Waiting for the assessment of: %(functions)s.")),
+    (r"Rejected by: (?P<functions>.+); reject the change or have the function reassess it\.",
+     N_("Rejected by: %(functions)s; reject the change or have the function reassess it.")),
+    (r"(?P<count>\d+) implementation task\(s\) still open\.", N_("%(count)s implementation task(s) still open.")),
+    (r"Only the trainer who recorded the result \((?P<user>[^)]+)\) signs it\.",
+     N_("Only the trainer who recorded the result (%(user)s) signs it.")),
+    (r"Set the (?P<missing>.+) first\.", N_("Set the %(missing)s first.")),
+    (r"Record the (?P<missing>.+) first\.", N_("Record the %(missing)s first.")),
+    (r"You already have a filter named (?P<name>.+) on this list\.",
+     N_("You already have a filter named %(name)s on this list.")),
+    (r"Not a filter of this list: (?P<keys>.+); use (?P<allowed>.+)\.",
+     N_("Not a filter of this list: %(keys)s; use %(allowed)s.")),
+)
