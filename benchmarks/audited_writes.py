@@ -19,7 +19,7 @@ import time
 from datetime import datetime
 from typing import Any
 
-from harness import banner, load_average, migrate, pg_database, pg_reachable
+from harness import banner, load_average, migrate, pg_database, postgres_missing
 from sqlalchemy import BigInteger, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -82,9 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--block", type=int, default=500)
     args = parser.parse_args(argv)
     banner("audited write overhead (PostgreSQL)")
-    reason = pg_reachable()
-    if reason is not None:
-        print(f"skipped: PostgreSQL unreachable: {reason}")
+    if postgres_missing():
         return 0
     with pg_database() as url:
         migrate(url)

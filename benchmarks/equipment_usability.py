@@ -26,7 +26,6 @@ read). Then it times, in-process:
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import statistics
 import time
@@ -37,7 +36,18 @@ from datetime import time as day_time
 from decimal import Decimal
 from typing import Any
 
-from harness import banner, load_average, migrate, pg_database, pg_reachable
+from harness import (
+    banner,
+    load_average,
+    migrate,
+    percentiles,
+    pg_database,
+    postgres_missing,
+    print_results,
+    psycopg_dsn,
+    timing_row,
+    verdict,
+)
 
 USABILITY_TARGET_MS = 20.0
 SCAN_TARGET_S = 5.0
@@ -100,10 +110,6 @@ class Row:
     counter: Decimal = Decimal(0)
     entries: list[tuple[Any, ...]] = field(default_factory=list)  # logbook rows without their id
     uses: int = 0
-
-
-def _dsn(url: str) -> str:
-    return url.replace("postgresql+psycopg://", "postgresql://")
 
 
 def provision() -> dict[str, int]:
@@ -352,7 +358,7 @@ class Seeder:
         for q in self.qualifications:
             qual_by_equipment.setdefault(q[0], {})[q[1]] = q[3]
         plans = self.plans()
-        with psycopg.connect(_dsn(url)) as conn, conn.cursor() as cur:
+        with psycopg.connect(psycopg_dsn(url)) as conn, conn.cursor() as cur:
             with cur.copy("COPY equipment (id, number, name_zh, name_en, class_id, location, manufacturer, model, "
                           "serial_number, install_date, owner_department, owner_id, gmp_critical, state, "
                           "state_changed_at, iq_on, oq_on, pq_on, requalification_interval_days, "
@@ -435,11 +441,6 @@ class Seeder:
 # ---------------------------------------------------------------- timing
 
 
-def percentiles(samples_ms: list[float]) -> tuple[float, float, float]:
-    cuts = statistics.quantiles(samples_ms, n=100, method="inclusive")
-    return cuts[49], cuts[94], cuts[98]
-
-
 def make_routes(count: int, rows: list[Row]) -> int:
     """Inspection routes through the service: shift routes (3 rounds a day) and daily ones, 8 checks each."""
     from pharmos.core.actor import Actor
@@ -487,9 +488,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hotter", type=int, default=5, help="balances used ~400 times since their last pass")
     args = parser.parse_args(argv)
     banner("equipment: usability, daily due-date scan, impact assessment (PostgreSQL)")
-    reason = pg_reachable()
-    if reason is not None:
-        print(f"skipped: PostgreSQL unreachable: {reason}")
+    if postgres_missing():
         return 0
     with pg_database() as url:
         migrate(url)
@@ -529,10 +528,8 @@ def main(argv: list[str] | None = None) -> int:
             for r in view.reasons:
                 reasons[r.code] = reasons.get(r.code, 0) + 1
         cpu_ms = (time.process_time() - cpu_before) * 1e3 / len(ids)
-        p50, p95, p99 = percentiles(samples)
-        figures.append((f"usability(equipment_id) x {len(ids):,} random equipment", f"{p50:.2f} ms", f"{p95:.2f} ms",
-                        f"{p99:.2f} ms", f"meets p95 < {USABILITY_TARGET_MS:.0f} ms" if p95 < USABILITY_TARGET_MS
-                        else f"MISSES p95 < {USABILITY_TARGET_MS:.0f} ms"))
+        figures.append(timing_row(f"usability(equipment_id) x {len(ids):,} random equipment", samples,
+                                  target=USABILITY_TARGET_MS, digits=2))
         print(f"usability: {unusable:,} of {len(ids):,} answers not usable; client CPU {cpu_ms:.2f} ms/call; "
               f"reasons: " + ", ".join(f"{k} {v}" for k, v in sorted(reasons.items(), key=lambda kv: -kv[1])))
 
@@ -544,8 +541,7 @@ def main(argv: list[str] | None = None) -> int:
             seconds_ms, result = timed(lambda d=day: service.run_daily_equipment_scan(actor=job, today=d))
             scans.append((label, seconds_ms / 1e3, result))
             figures.append((f"run_daily_equipment_scan, {label}", "-", f"{seconds_ms / 1e3:.2f} s", "-",
-                            f"meets < {SCAN_TARGET_S:.0f} s" if seconds_ms / 1e3 < SCAN_TARGET_S
-                            else f"MISSES < {SCAN_TARGET_S:.0f} s"))
+                            verdict(seconds_ms / 1e3, SCAN_TARGET_S, unit="s", measure="")))
 
         engineer = Actor.system("bench-metrology")
         for group, members, uses in (("~40", seeder.hot, 40), ("~400", seeder.hotter, 400)):
@@ -576,13 +572,7 @@ def main(argv: list[str] | None = None) -> int:
                                 f"{percentiles(values)[1]:.1f} ms" if len(values) > 1 else "-",
                                 f"{values[-1]:.1f} ms", "(no target)"))
 
-    print(f"\nload average after: {load_average()} (nproc={os.cpu_count()}; other work on the machine inflates "
-          "every wall-clock figure)")
-    widths = [max(len(row[i]) for row in figures) for i in range(len(figures[0]))]
-    for n, row in enumerate(figures):
-        print("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)))
-        if n == 0:
-            print("  ".join("-" * w for w in widths))
+    print_results(figures)
     for label, seconds, result in scans:
         print(f"scan {label}: {seconds:.2f} s; reminders raised {result.reminders_raised}, work orders generated "
               f"{len(result.work_orders_generated)}, rounds scheduled {result.rounds_scheduled}, rounds missed "

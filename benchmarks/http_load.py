@@ -25,7 +25,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from harness import banner, load_average, migrate, pg_database, pg_reachable
+from harness import banner, load_average, migrate, pg_database, postgres_missing
 
 TARGET = 1_500
 USERNAME, PASSWORD = "qa.li", "qa.li-pass1"
@@ -117,9 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     if wrk is None:
         print("skipped: wrk is not installed (apt-get install wrk)")
         return 0
-    reason = pg_reachable()
-    if reason is not None:
-        print(f"skipped: PostgreSQL unreachable: {reason}")
+    if postgres_missing():
         return 0
     with pg_database() as url:
         migrate(url)

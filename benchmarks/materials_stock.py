@@ -19,18 +19,27 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import statistics
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from harness import banner, load_average, migrate, pg_database, pg_reachable
+from harness import (
+    banner,
+    load_average,
+    migrate,
+    percentiles,
+    pg_database,
+    postgres_missing,
+    print_results,
+    psycopg_dsn,
+    verdict,
+)
 from http_load import free_port, stop, wait_healthy
 
 TARGET_MS = 50.0
@@ -70,10 +79,6 @@ def provision(args: argparse.Namespace) -> dict[str, Any]:
     return {"bins": bins, "receiving_bin": receiving_bin}
 
 
-def _dsn(url: str) -> str:
-    return url.replace("postgresql+psycopg://", "postgresql://")
-
-
 def seed(url: str, args: argparse.Namespace, places: dict[str, Any]) -> dict[str, int]:
     """Bulk-load materials, lots, containers and the ledger with COPY; returns counts."""
     import psycopg
@@ -86,7 +91,7 @@ def seed(url: str, args: argparse.Namespace, places: dict[str, Any]) -> dict[str
     n_materials = args.materials
     conditions = ["2-8C" if i % 4 == 3 else "15-25C" for i in range(n_materials)]
     conditions[0] = "15-25C"
-    with psycopg.connect(_dsn(url)) as conn, conn.cursor() as cur:
+    with psycopg.connect(psycopg_dsn(url)) as conn, conn.cursor() as cur:
         with cur.copy("COPY material (id, code, version, name_zh, name_en, material_type, base_unit, "
                       "storage_condition, protect_from_light, shelf_life_days, retest_interval_days, "
                       "min_remaining_shelf_life_days, sampling_plan, gmp_critical, state, author_id, author, "
@@ -185,11 +190,6 @@ def seed(url: str, args: argparse.Namespace, places: dict[str, Any]) -> dict[str
 
 
 # ---------------------------------------------------------------- timing
-
-
-def percentiles(samples_ms: list[float]) -> tuple[float, float]:
-    cuts = statistics.quantiles(samples_ms, n=100, method="inclusive")
-    return cuts[49], cuts[94]
 
 
 def timed(call: Callable[[], Any], calls: int, warmup: int = 10) -> tuple[list[float], float, Any]:
@@ -346,14 +346,6 @@ def ledger_consistent(sample: int = 2000) -> bool:
         return not reconcile(session, ids)
 
 
-def rows_out(figures: list[tuple[str, ...]]) -> Iterator[str]:
-    widths = [max(len(row[i]) for row in figures) for i in range(len(figures[0]))]
-    for n, row in enumerate(figures):
-        yield "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row))
-        if n == 0:
-            yield "  ".join("-" * w for w in widths)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lots", type=int, default=50_000)
@@ -368,9 +360,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     args.hot_lots = min(args.hot_lots, args.lots)
     banner("materials stock: on-hand, FEFO allocation, receipts (PostgreSQL)")
-    reason = pg_reachable()
-    if reason is not None:
-        print(f"skipped: PostgreSQL unreachable: {reason}")
+    if postgres_missing():
         return 0
     with pg_database() as url:
         migrate(url)
@@ -398,24 +388,21 @@ def main(argv: list[str] | None = None) -> int:
 
         figures: list[tuple[str, ...]] = [("measure", "p50", "p95", "client CPU/call", "verdict")]
 
-        def verdict(p95: float) -> str:
-            return f"meets p95 < {TARGET_MS:.0f} ms" if p95 < TARGET_MS else f"MISSES p95 < {TARGET_MS:.0f} ms"
-
         samples, cpu, rows = timed(lambda: service.on_hand(actor=clerk, material_code=HOT_CODE), args.calls)
-        p50, p95 = percentiles(samples)
+        p50, p95, _ = percentiles(samples)
         figures.append((f"on_hand(material_code) by lot, {len(rows):,} rows", f"{p50:.1f} ms", f"{p95:.1f} ms",
-                        f"{cpu:.1f} ms", verdict(p95)))
+                        f"{cpu:.1f} ms", verdict(p95, TARGET_MS)))
         samples, cpu, allocation = timed(lambda: service.allocate(actor=clerk, material_code=HOT_CODE, quantity="1000",
                                                              unit="kg", purpose="BO-2026-0001"), args.calls)
-        p50, p95 = percentiles(samples)
+        p50, p95, _ = percentiles(samples)
         figures.append((f"allocate 1,000 kg (FEFO, {len(allocation.lines)} containers picked)", f"{p50:.1f} ms",
-                        f"{p95:.1f} ms", f"{cpu:.1f} ms", verdict(p95)))
+                        f"{p95:.1f} ms", f"{cpu:.1f} ms", verdict(p95, TARGET_MS)))
         samples, cpu, allocation = timed(lambda: service.allocate(actor=clerk, material_code=HOT_CODE,
                                                              quantity="100000000", unit="kg",
                                                              purpose="BO-2026-0002"), args.calls)
-        p50, p95 = percentiles(samples)
+        p50, p95, _ = percentiles(samples)
         figures.append((f"allocate beyond stock (all {candidate_lots} candidate lots picked)", f"{p50:.1f} ms",
-                        f"{p95:.1f} ms", f"{cpu:.1f} ms", verdict(p95)))
+                        f"{p95:.1f} ms", f"{cpu:.1f} ms", verdict(p95, TARGET_MS)))
 
         orders = open_orders(system, supplier.id, args.threads)
         print(f"load average before receipts: {load_average()}")
@@ -424,14 +411,11 @@ def main(argv: list[str] | None = None) -> int:
         else:
             receipts = receipts_via_service(args, clerk, orders)
         rate = receipts["ok"] / receipts["elapsed"] if receipts["elapsed"] else 0.0
-        p50, p95 = percentiles(receipts["latencies"]) if len(receipts["latencies"]) > 1 else (0.0, 0.0)
+        p50, p95, _ = percentiles(receipts["latencies"]) if len(receipts["latencies"]) > 1 else (0.0, 0.0, 0.0)
         figures.append((f"receipts: {rate:,.1f}/s sustained ({receipts['ok']:,} in {receipts['elapsed']:.1f} s, "
                         f"{receipts['failed']} failed)", f"{p50:.1f} ms", f"{p95:.1f} ms", "-",
                         "(latency per receipt)"))
-    print(f"\nload average after: {load_average()} (nproc={os.cpu_count()}; other work on the machine inflates "
-          "every wall-clock figure)")
-    for line in rows_out(figures):
-        print(line)
+    print_results(figures)
     print(f"receipts: {receipts['how']}; each receipt = 1 lot of 2 containers, 2 ledger entries, audited")
     for error in receipts["errors"]:
         print(f"WARNING : failed receipt: {error}")

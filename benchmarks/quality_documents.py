@@ -32,15 +32,25 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import random
 import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from harness import banner, load_average, migrate, pg_database, pg_reachable
-from quality_lists import measure, percentiles
+from harness import (
+    banner,
+    finish_copy,
+    load_average,
+    measure,
+    migrate,
+    pg_database,
+    postgres_missing,
+    print_results,
+    psycopg_dsn,
+    time_cases,
+    timing_row,
+)
 
 LIST_TARGET_MS = 150.0
 QUALIFIED_TARGET_MS = 20.0
@@ -58,10 +68,6 @@ TOPICS = ("细胞复苏与扩增", "一次性生物反应器操作", "培养基�
 STAFF = (("operator", "op", None, 60), ("production_supervisor", "sup", 20, 80), ("qc_analyst", "qc", 40, 80),
          ("qa_specialist", "qas", 10, 120), ("qa_manager", "qam", 3, 120), ("warehouse", "wh", 30, 30),
          ("maintenance", "eng", 20, 40))
-
-
-def _dsn(url: str) -> str:
-    return url.replace("postgresql+psycopg://", "postgresql://")
 
 
 def provision(args: argparse.Namespace) -> dict[str, list[tuple[int, str, str]]]:
@@ -174,7 +180,7 @@ class Seeder:
     def copy(self, url: str) -> dict[str, int]:
         import psycopg
 
-        with psycopg.connect(_dsn(url)) as conn, conn.cursor() as cur:
+        with psycopg.connect(psycopg_dsn(url)) as conn, conn.cursor() as cur:
             with cur.copy("COPY controlled_document (id, number, doc_type, title_zh, title_en, department, owner_id, "
                           "owner, review_interval_months, training_due_days, effective_version, next_review_on, "
                           "obsolete, created_at) FROM STDIN") as copy:
@@ -198,18 +204,8 @@ class Seeder:
                           "trainer_id, result, notes, valid_until) FROM STDIN") as copy:
                 for row in self.records:
                     copy.write_row(row)
-            cur.executemany("INSERT INTO number_sequence (key, last_value) VALUES (%s, %s) "
-                            "ON CONFLICT (key) DO UPDATE SET last_value = EXCLUDED.last_value",
-                            list(self.sequences.items()))
-            tables = ("controlled_document", "document_version", "document_file", "training_requirement",
-                      "training_record")
-            for table in tables:
-                cur.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-                            f"(SELECT coalesce(max(id), 1) FROM {table}))")
-            conn.commit()
-            conn.autocommit = True
-            for table in tables:
-                cur.execute(f"VACUUM ANALYZE {table}")
+            finish_copy(conn, ("controlled_document", "document_version", "document_file", "training_requirement",
+                               "training_record"), self.sequences)
         return {"documents": len(self.documents), "versions": len(self.versions),
                 "requirements": len(self.requirements), "records": len(self.records)}
 
@@ -221,9 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--calls", type=int, default=200, help="calls per timed case")
     args = parser.parse_args(argv)
     banner("quality: controlled documents and training (PostgreSQL)")
-    reason = pg_reachable()
-    if reason is not None:
-        print(f"skipped: PostgreSQL unreachable: {reason}")
+    if postgres_missing():
         return 0
     figures: list[tuple[str, ...]] = [("measure", "p50", "p95", "p99", "rows", "verdict")]
     with pg_database() as url:
@@ -250,13 +244,8 @@ def main(argv: list[str] | None = None) -> int:
         def documents(actor: Any, **filters: Any) -> Callable[[], Any]:
             return lambda: service.list_documents(actor=actor, **filters)
 
-        def verdict(p95: float, target: float) -> str:
-            return f"meets p95 < {target:.0f} ms" if p95 < target else f"MISSES p95 < {target:.0f} ms"
-
         def record(label: str, samples: list[float], rows: str, target: float | None) -> None:
-            p50, p95, p99 = percentiles(samples)
-            figures.append((label, f"{p50:.1f} ms", f"{p95:.1f} ms", f"{p99:.1f} ms", rows,
-                            verdict(p95, target) if target else "(no target)"))
+            figures.append(timing_row(label, samples, rows, target=target))
 
         cases: list[tuple[str, Callable[[], Any]]] = [
             ("list_documents() first page, QA", documents(qa)),
@@ -270,13 +259,7 @@ def main(argv: list[str] | None = None) -> int:
             ("list_documents(query=one number)", documents(qa, query=seeder.numbers[-1])),
             ("list_documents(due_for_review=True)", documents(qa, due_for_review=True)),
         ]
-        for label, call in cases:
-            try:
-                samples, result = measure(call, args.calls)
-            except Exception as exc:  # a filter the service does not take: say so, keep measuring the rest
-                figures.append((label, "-", "-", "-", "-", f"ERROR {type(exc).__name__}: {exc}"[:90]))
-                continue
-            record(label, samples, str(len(result)), LIST_TARGET_MS)
+        time_cases(figures, cases, args.calls, LIST_TARGET_MS)
 
         samples, _ = measure(lambda: service.get_document(actor=qa, number=a_number), args.calls)
         record(f"get_document(number) with {len(a_document.versions)} versions", samples, "1", LIST_TARGET_MS)
@@ -314,13 +297,7 @@ def main(argv: list[str] | None = None) -> int:
         samples, due = measure(lambda: service.documents_due_for_review(actor=qa), max(5, args.calls // 10))
         record("documents_due_for_review()", samples, str(len(due)), LIST_TARGET_MS)
 
-    print(f"\nload average after: {load_average()} (nproc={os.cpu_count()}; other work on the machine inflates "
-          "every wall-clock figure)")
-    widths = [max(len(row[i]) for row in figures) for i in range(len(figures[0]))]
-    for n, row in enumerate(figures):
-        print("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)))
-        if n == 0:
-            print("  ".join("-" * w for w in widths))
+    print_results(figures)
     return 0
 
 

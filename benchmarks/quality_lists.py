@@ -28,9 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
-import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -39,7 +37,18 @@ from datetime import time as day_time
 from decimal import Decimal
 from typing import Any
 
-from harness import banner, load_average, migrate, pg_database, pg_reachable
+from harness import (
+    banner,
+    finish_copy,
+    load_average,
+    migrate,
+    pg_database,
+    postgres_missing,
+    print_results,
+    psycopg_dsn,
+    time_cases,
+    timing_row,
+)
 
 LIST_TARGET_MS = 150.0
 AUTHOR = "bench-import"
@@ -96,10 +105,6 @@ def working_days_after(start: date, days: int) -> date:
         if current.weekday() < 5:
             days -= 1
     return current
-
-
-def _dsn(url: str) -> str:
-    return url.replace("postgresql+psycopg://", "postgresql://")
 
 
 def _pick(rng: random.Random, weighted: list[tuple[str, float]]) -> str:
@@ -368,7 +373,7 @@ class Seeder:
     def copy(self, url: str) -> dict[str, int]:
         import psycopg
 
-        with psycopg.connect(_dsn(url)) as conn, conn.cursor() as cur:
+        with psycopg.connect(psycopg_dsn(url)) as conn, conn.cursor() as cur:
             with cur.copy("COPY material (id, code, version, name_zh, name_en, material_type, base_unit, "
                           "storage_condition, protect_from_light, shelf_life_days, retest_interval_days, "
                           "min_remaining_shelf_life_days, sampling_plan, gmp_critical, state, author_id, author, "
@@ -418,40 +423,10 @@ class Seeder:
                 for row in self.capas:
                     copy.write_row(row)
             # The numbering service continues after the loaded numbers (never reused).
-            cur.executemany("INSERT INTO number_sequence (key, last_value) VALUES (%s, %s) "
-                            "ON CONFLICT (key) DO UPDATE SET last_value = EXCLUDED.last_value",
-                            list(self.sequences.items()))
-            tables = ("material", "material_lot", "lot_container", "deviation", "deviation_link",
-                      "deviation_extension", "capa")
-            for table in tables:
-                cur.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-                            f"(SELECT coalesce(max(id), 1) FROM {table}))")
-            conn.commit()
-            conn.autocommit = True
-            for table in tables:
-                cur.execute(f"VACUUM ANALYZE {table}")
+            finish_copy(conn, ("material", "material_lot", "lot_container", "deviation", "deviation_link",
+                               "deviation_extension", "capa"), self.sequences)
         return {"deviations": len(self.deviations), "links": len(self.links), "extensions": len(self.extensions),
                 "capas": len(self.capas), "lots": len(self.lots)}
-
-
-# ---------------------------------------------------------------- timing
-
-
-def percentiles(samples_ms: list[float]) -> tuple[float, float, float]:
-    cuts = statistics.quantiles(samples_ms, n=100, method="inclusive")
-    return cuts[49], cuts[94], cuts[98]
-
-
-def measure(call: Callable[[], Any], calls: int, warmup: int = 5) -> tuple[list[float], Any]:
-    result = None
-    for _ in range(warmup):
-        result = call()
-    samples = []
-    for _ in range(calls):
-        started = time.perf_counter()
-        result = call()
-        samples.append((time.perf_counter() - started) * 1e3)
-    return samples, result
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -470,9 +445,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="extra DDL to run after seeding, e.g. a candidate index (repeatable)")
     args = parser.parse_args(argv)
     banner("quality: deviation and CAPA lists, reporting a deviation, open quality holds (PostgreSQL)")
-    reason = pg_reachable()
-    if reason is not None:
-        print(f"skipped: PostgreSQL unreachable: {reason}")
+    if postgres_missing():
         return 0
     figures: list[tuple[str, ...]] = [("measure", "p50", "p95", "p99", "rows", "verdict")]
     with pg_database() as url:
@@ -493,7 +466,7 @@ def main(argv: list[str] | None = None) -> int:
         if extra:
             import psycopg
 
-            with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as conn:
+            with psycopg.connect(psycopg_dsn(url), autocommit=True) as conn:
                 for ddl in extra:
                     conn.execute(ddl)
                 conn.execute("ANALYZE deviation")
@@ -550,16 +523,7 @@ def main(argv: list[str] | None = None) -> int:
             ("list_capas(deviation_id=…)", capas(deviation_id=a_deviation)),
             ("list_capas(open_only=True)", capas(open_only=True)),
         ]
-        for label, call in cases:
-            try:
-                samples, result = measure(call, args.calls)
-            except Exception as exc:  # a filter the service does not take: say so, keep measuring the rest
-                figures.append((label, "-", "-", "-", "-", f"ERROR {type(exc).__name__}: {exc}"[:90]))
-                continue
-            p50, p95, p99 = percentiles(samples)
-            figures.append((label, f"{p50:.1f} ms", f"{p95:.1f} ms", f"{p99:.1f} ms", str(len(result)),
-                            f"meets p95 < {LIST_TARGET_MS:.0f} ms" if p95 < LIST_TARGET_MS
-                            else f"MISSES p95 < {LIST_TARGET_MS:.0f} ms"))
+        time_cases(figures, cases, args.calls, LIST_TARGET_MS)
 
         link_input = service.LinkInput
         report_ms = []
@@ -575,9 +539,8 @@ def main(argv: list[str] | None = None) -> int:
                 immediate_action="转移物料至 2号冷库，通知 QA，挂待处理标识",
                 links=[link_input("lot", lot), link_input("equipment", eq), link_input("batch", batch)])
             report_ms.append((time.perf_counter() - started) * 1e3)
-        p50, p95, p99 = percentiles(report_ms)
-        figures.append((f"report_deviation with 3 links (lot, equipment, batch) x {args.reports}", f"{p50:.1f} ms",
-                        f"{p95:.1f} ms", f"{p99:.1f} ms", "1", "(no target)"))
+        figures.append(timing_row(f"report_deviation with 3 links (lot, equipment, batch) x {args.reports}",
+                                  report_ms, "1", target=None))
 
         for record_type, pool in (("lot", seeder.lots), ("batch", [link[2] for link in seeder.links
                                                                    if link[1] == "batch"])):
@@ -588,17 +551,10 @@ def main(argv: list[str] | None = None) -> int:
                 holds = service.open_quality_holds(record_type=record_type, reference=ref)
                 samples.append((time.perf_counter() - started) * 1e3)
                 held += bool(holds)
-            p50, p95, p99 = percentiles(samples)
-            figures.append((f"open_quality_holds({record_type}) x {len(refs)} random", f"{p50:.2f} ms",
-                            f"{p95:.2f} ms", f"{p99:.2f} ms", f"{held} held", "(no target)"))
+            figures.append(timing_row(f"open_quality_holds({record_type}) x {len(refs)} random", samples,
+                                      f"{held} held", target=None, digits=2))
 
-    print(f"\nload average after: {load_average()} (nproc={os.cpu_count()}; other work on the machine inflates "
-          "every wall-clock figure)")
-    widths = [max(len(row[i]) for row in figures) for i in range(len(figures[0]))]
-    for n, row in enumerate(figures):
-        print("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)))
-        if n == 0:
-            print("  ".join("-" * w for w in widths))
+    print_results(figures)
     return 0
 
 

@@ -9,9 +9,7 @@ call comes back as the same page with each problem next to its field and the inp
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import partial
 from typing import Annotated, Any
-from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import HTMLResponse
@@ -20,21 +18,20 @@ from pharmos.api.policy import requires
 from pharmos.compliance.lifecycle import available_transitions
 from pharmos.compliance.signatures import MEANINGS
 from pharmos.core.actor import Actor
-from pharmos.core.clock import site_today
-from pharmos.core.errors import DomainError, FieldProblem, ValidationFailed
+from pharmos.core.errors import DomainError, FieldProblem
 from pharmos.quality import service
 from pharmos.quality.lifecycle import CHANGE_CONTROL_LIFECYCLE
 from pharmos.web.forms import (
     FormReader,
+    ModulePages,
     download,
     form_values,
+    list_filter,
     perform,
-    record_form,
-    record_transition,
-    refused_form,
+    query_values,
     see_other,
 )
-from pharmos.web.rendering import LIST_LIMIT, page_of_rows, render
+from pharmos.web.rendering import LIST_LIMIT, page_of_rows
 
 pages = APIRouter(include_in_schema=False)
 Viewer = Annotated[Actor, Depends(requires("quality.view"))]
@@ -66,22 +63,7 @@ _VOCABULARY: dict[str, Any] = {
     "affected_rows": range(AFFECTED_ROWS),
     "transition_sources": {COLLECTION: {t.name: t.source for t in CHANGE_CONTROL_LIFECYCLE.transitions}},
 }
-
-
-def _page(request: Request, template: str, context: dict[str, Any], *, status: int = 200) -> Response:
-    return render(request, template, {**_VOCABULARY, "today": site_today(), **context}, status=status)
-
-
-def _refused(request: Request, exc: DomainError, template: str, context: dict[str, Any],
-             values: dict[str, str]) -> Response:
-    if isinstance(exc, ValidationFailed) and exc.fields:
-        # Each problem is shown beside its field; the banner only says the form needs attention.
-        exc = ValidationFailed("The form has errors.", list(exc.fields))
-    return refused_form(request, exc, template, {**_VOCABULARY, "today": site_today(), **context}, values)
-
-
-_transition = partial(record_transition, refused=_refused)
-_detail_form = partial(record_form, refused=_refused)
+_ui = ModulePages(_VOCABULARY)
 
 
 # ---------------------------------------------------------------- list and export
@@ -96,26 +78,20 @@ def _filters(actor: Actor, params: dict[str, str]) -> dict[str, Any]:
             "open_only": not state and not everything, "query": params.get("q") or None}
 
 
-def _preset(params: dict[str, str]) -> str:
-    shown = urlencode({k: v for k, v in params.items() if k != "after" and v})
-    return next((key for key, query in CHANGE_PRESETS if query == shown), "")
-
-
 @pages.get(BASE, response_class=HTMLResponse)
 def change_list(request: Request, actor: Viewer, after: int | None = None) -> Response:
-    params = {k: v.strip() for k, v in request.query_params.items() if k != "after"}
+    params = query_values(request)
     rows = service.list_changes(actor=actor, **_filters(actor, params), after_id=after, limit=LIST_LIMIT + 1)
     items, next_page = page_of_rows(request, rows)
-    query = urlencode({k: v for k, v in params.items() if v})
-    return _page(request, "quality/change_list.html", {
-        "changes": items, "next_page": next_page, "values": params, "presets": CHANGE_PRESETS,
-        "preset": _preset(params), "query": query})
+    listed = list_filter(params, CHANGE_PRESETS)
+    return _ui.page(request, "quality/change_list.html", {
+        "changes": items, "next_page": next_page, **listed, "query": listed["current_query"]})
 
 
 @pages.get(f"{BASE}/export")
 def change_export(request: Request, actor: Viewer, format: str = "csv") -> Response:
     # Declared before /{change_id}: "export" is not an id.
-    params = {k: v.strip() for k, v in request.query_params.items() if k not in ("after", "format")}
+    params = query_values(request, "format")
     content, media_type, filename = service.export_changes(actor=actor, fmt=format, **_filters(actor, params))
     return download(content, media_type, filename)
 
@@ -144,7 +120,7 @@ def change_form(request: Request, actor: Proposer, equipment: str = "", material
     given = [f"{kind}:{ref.strip()}" for kind, ref in (("equipment", equipment), ("material", material),
                                                        ("document", document)) if ref.strip()]
     values = {f"affected_records[{i}]": record for i, record in enumerate(given[:AFFECTED_ROWS])}
-    return _page(request, "quality/change_new.html", {"values": values})
+    return _ui.page(request, "quality/change_new.html", {"values": values})
 
 
 @pages.post(f"{BASE}/new", response_class=HTMLResponse)
@@ -161,7 +137,7 @@ async def change_propose(request: Request, actor: Proposer) -> Response:
                                affected_records=[reader.text(f"affected_records[{i}]") for i in filled],
                                target_date=target)
     except DomainError as exc:
-        return _refused(request, _affected_rows(exc, filled), "quality/change_new.html", {}, values)
+        return _ui.refused(request, _affected_rows(exc, filled), "quality/change_new.html", {}, values)
     return see_other(f"{BASE}/{change.id}")
 
 
@@ -178,7 +154,7 @@ def _detail(*, actor: Actor, record_id: int) -> dict[str, Any]:
 
 @pages.get(BASE + "/{change_id}", response_class=HTMLResponse)
 def change_detail(request: Request, change_id: int, actor: Viewer) -> Response:
-    return _page(request, "quality/change_control.html", _detail(actor=actor, record_id=change_id))
+    return _ui.page(request, "quality/change_control.html", _detail(actor=actor, record_id=change_id))
 
 
 @pages.get(BASE + "/{change_id}/print")
@@ -189,14 +165,14 @@ def change_print(change_id: int, actor: Viewer) -> Response:
 
 @pages.post(BASE + "/{change_id}/transitions/{name}", response_class=HTMLResponse)
 async def change_transition(request: Request, change_id: int, name: str, actor: Viewer) -> Response:
-    return await _transition(request, actor=actor, collection=COLLECTION, record_id=change_id, name=name,
-                             detail=_detail, template="quality/change_control.html", back=f"{BASE}/{change_id}")
+    return await _ui.transition(request, actor=actor, collection=COLLECTION, record_id=change_id, name=name,
+                                detail=_detail, template="quality/change_control.html", back=f"{BASE}/{change_id}")
 
 
 async def _form(request: Request, change_id: int, actor: Actor, form: str,
                 call: Callable[[FormReader], Any]) -> Response:
-    return await _detail_form(request, actor=actor, record_id=change_id, form=form, call=call, detail=_detail,
-                              template="quality/change_control.html", back=f"{BASE}/{change_id}#{form}")
+    return await _ui.detail_form(request, actor=actor, record_id=change_id, form=form, call=call, detail=_detail,
+                                 template="quality/change_control.html", back=f"{BASE}/{change_id}#{form}")
 
 
 @pages.post(BASE + "/{change_id}/revision", response_class=HTMLResponse)
@@ -293,5 +269,5 @@ async def change_capa_create(request: Request, change_id: int, actor: CapaPlanne
     except DomainError as exc:
         values["form"] = "capa"
         context = await perform(_detail, actor=actor, record_id=change_id)
-        return _refused(request, exc, "quality/change_control.html", context, values)
+        return _ui.refused(request, exc, "quality/change_control.html", context, values)
     return see_other(f"/quality/capas/{capa.id}")

@@ -31,7 +31,7 @@ from pharmos.quality.change_schemas import (
     ChangeTaskCompletionIn,
     ChangeTaskIn,
 )
-from pharmos.quality.routes import SPREADSHEET_RESPONSES, _download
+from pharmos.quality.routes import SPREADSHEET_RESPONSES, file_download
 from pharmos.quality.schemas import CapaOut, ExportFormat, QualityTaskOut
 
 __all__ = ["api"]
@@ -76,7 +76,7 @@ def propose_change(body: ChangeIn, actor: Propose) -> ChangeControlOut:
 
 @api.get("/change-controls/export", response_class=Response, responses=SPREADSHEET_RESPONSES)
 def export_changes(actor: View, where: Annotated[ChangeFilter, Depends()], format: ExportFormat = "csv") -> Response:
-    return _download(service.export_changes(actor=actor, fmt=format, **where.filters))
+    return file_download(service.export_changes(actor=actor, fmt=format, **where.filters))
 
 
 @api.get("/change-controls/tasks", response_model=list[QualityTaskOut])
@@ -145,4 +145,4 @@ def raise_capa_from_change(record_id: int, body: ChangeCapaIn,
 @api.get("/change-controls/{record_id}/pdf", response_class=Response, responses=PDF_RESPONSES)
 def print_change_control(record_id: int, actor: View) -> Response:
     # EU GMP Annex 11 §8.1: a clear printed copy, with its signatures and audit trail.
-    return _download(service.print_change_control(actor=actor, change_id=record_id))
+    return file_download(service.print_change_control(actor=actor, change_id=record_id))

@@ -8,12 +8,12 @@ types and lengths only, so the API and the web UI refuse the same inputs naming 
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Any, Self
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from pharmos.compliance.schemas import SignatureOut
-from pharmos.quality.schemas import LONG_TEXT, CapaOut, TimelineEventOut
+from pharmos.quality.schemas import LONG_TEXT, CapaOut, TimelineEventOut, ViewOut, reason_field
 
 __all__ = [
     "ChangeAssessmentIn",
@@ -29,19 +29,6 @@ __all__ = [
     "ChangeTaskIn",
     "ChangeTaskOut",
 ]
-
-
-class _Out(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
-    @classmethod
-    def of(cls, view: object) -> Self:
-        # The services return frozen dataclasses (pharmos/quality/change_views.py), read by attribute.
-        return cls.model_validate(view, from_attributes=True)
-
-
-def _reason() -> Any:
-    return Field(max_length=2000, description="Reason for change (recorded in the audit trail)")
 
 
 class ChangeIn(BaseModel):
@@ -60,7 +47,7 @@ class ChangeIn(BaseModel):
 class ChangeRevisionIn(BaseModel):
     """Only the fields sent change, while the change is proposed; the reason is mandatory (EU GMP Annex 11 §9)."""
 
-    reason: str = _reason()
+    reason: str = reason_field()
     title: str | None = Field(default=None, max_length=200)
     description: str | None = Field(default=None, max_length=LONG_TEXT)
     justification: str | None = Field(default=None, max_length=LONG_TEXT)
@@ -101,7 +88,7 @@ class ChangeTaskCompletionIn(BaseModel):
 
 
 class ChangeTaskCancellationIn(BaseModel):
-    reason: str = _reason()
+    reason: str = reason_field()
 
 
 class ChangeEffectivenessIn(BaseModel):
@@ -119,7 +106,7 @@ class ChangeCapaIn(BaseModel):
     effectiveness_check_days: int | None = None
 
 
-class ChangeAssessmentOut(_Out):
+class ChangeAssessmentOut(ViewOut):
     id: int
     function: str
     assessor: str
@@ -132,7 +119,7 @@ class ChangeAssessmentOut(_Out):
     signatures: list[SignatureOut] = Field(default_factory=list)
 
 
-class ChangeTaskOut(_Out):
+class ChangeTaskOut(ViewOut):
     id: int
     title: str
     function: str
@@ -145,7 +132,7 @@ class ChangeTaskOut(_Out):
     signatures: list[SignatureOut] = Field(default_factory=list)
 
 
-class ChangeControlOut(_Out):
+class ChangeControlOut(ViewOut):
     id: int
     number: str
     title: str

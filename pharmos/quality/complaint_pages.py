@@ -8,9 +8,7 @@ call comes back as the same page with each problem next to its field and the use
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import partial
 from typing import Annotated, Any
-from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import HTMLResponse
@@ -20,20 +18,20 @@ from pharmos.compliance.lifecycle import available_transitions
 from pharmos.compliance.signatures import MEANINGS
 from pharmos.core.actor import Actor
 from pharmos.core.clock import site_today
-from pharmos.core.errors import DomainError, ValidationFailed
+from pharmos.core.errors import DomainError
 from pharmos.quality import service
 from pharmos.quality.lifecycle import COMPLAINT_LIFECYCLE
 from pharmos.web.forms import (
     FormReader,
+    ModulePages,
     download,
     form_values,
+    list_filter,
     perform,
-    record_form,
-    record_transition,
-    refused_form,
+    query_values,
     see_other,
 )
-from pharmos.web.rendering import LIST_LIMIT, page_of_rows, render
+from pharmos.web.rendering import LIST_LIMIT, page_of_rows
 
 pages = APIRouter(include_in_schema=False)
 Viewer = Annotated[Actor, Depends(requires("quality.view"))]
@@ -60,22 +58,7 @@ _VOCABULARY: dict[str, Any] = {
     "transition_sources": {COMPLAINT_LIFECYCLE.collection: {t.name: t.source
                                                             for t in COMPLAINT_LIFECYCLE.transitions}},
 }
-
-
-def _page(request: Request, template: str, context: dict[str, Any], *, status: int = 200) -> Response:
-    return render(request, template, {**_VOCABULARY, "today": site_today(), **context}, status=status)
-
-
-def _refused(request: Request, exc: DomainError, template: str, context: dict[str, Any],
-             values: dict[str, str]) -> Response:
-    if isinstance(exc, ValidationFailed) and exc.fields:
-        # Each problem is shown beside its field; the banner only says the form needs attention.
-        exc = ValidationFailed("The form has errors.", list(exc.fields))
-    return refused_form(request, exc, template, {**_VOCABULARY, "today": site_today(), **context}, values)
-
-
-_transition = partial(record_transition, refused=_refused)
-_detail_form = partial(record_form, refused=_refused)
+_ui = ModulePages(_VOCABULARY)
 
 
 # ---------------------------------------------------------------- list, export, trend
@@ -90,32 +73,26 @@ def _filters(params: dict[str, str]) -> dict[str, Any]:
             "open_only": not state and not everything, "query": params.get("q") or None}
 
 
-def _params(request: Request, *skip: str) -> dict[str, str]:
-    return {k: v.strip() for k, v in request.query_params.items() if k not in ("after", *skip)}
-
-
 @pages.get("/quality/complaints", response_class=HTMLResponse)
 def complaint_list(request: Request, actor: Viewer, after: int | None = None) -> Response:
-    params = _params(request)
+    params = query_values(request)
     rows = service.list_complaints(actor=actor, **_filters(params), after_id=after, limit=LIST_LIMIT + 1)
     items, next_page = page_of_rows(request, rows)
-    query = urlencode({k: v for k, v in params.items() if v})
-    return _page(request, "quality/complaint_list.html", {
-        "complaints": items, "next_page": next_page, "values": params, "presets": PRESETS,
-        "preset": next((key for key, preset in PRESETS if preset == query), ""), "current_query": query,
+    return _ui.page(request, "quality/complaint_list.html", {
+        "complaints": items, "next_page": next_page, **list_filter(params, PRESETS),
         "saved_filters": service.list_saved_filters(actor=actor, list_name="complaints")})
 
 
 @pages.get("/quality/complaints/export")
 def complaint_export(request: Request, actor: Viewer, format: str = "csv") -> Response:
     # Declared before /quality/complaints/{id}: "export" is not an id.
-    return download(*service.export_complaints(actor=actor, fmt=format, **_filters(_params(request, "format"))))
+    return download(*service.export_complaints(actor=actor, fmt=format, **_filters(query_values(request, "format"))))
 
 
 @pages.get("/quality/complaints/trend", response_class=HTMLResponse)
 def complaint_trend(request: Request, actor: Viewer, by: str = "category", months: int = 12) -> Response:
     points = service.complaint_trend(actor=actor, months=months, by=by)
-    return _page(request, "quality/complaint_trend.html", {"points": points, "by": by, "months": months})
+    return _ui.page(request, "quality/complaint_trend.html", {"points": points, "by": by, "months": months})
 
 
 # ---------------------------------------------------------------- intake
@@ -123,7 +100,7 @@ def complaint_trend(request: Request, actor: Viewer, by: str = "category", month
 
 @pages.get("/quality/complaints/new", response_class=HTMLResponse)
 def complaint_new(request: Request, actor: Receiver) -> Response:
-    return _page(request, "quality/complaint_new.html", {"values": {"received_on": site_today().isoformat()}})
+    return _ui.page(request, "quality/complaint_new.html", {"values": {"received_on": site_today().isoformat()}})
 
 
 @pages.post("/quality/complaints/new", response_class=HTMLResponse)
@@ -140,7 +117,7 @@ async def complaint_receive(request: Request, actor: Receiver) -> Response:
             region=reader.text("region"), lot_number=reader.text("lot_number"),
             sample_received=reader.flag("sample_received"), sample_received_on=sample_on)
     except DomainError as exc:
-        return _refused(request, exc, "quality/complaint_new.html", {}, values)
+        return _ui.refused(request, exc, "quality/complaint_new.html", {}, values)
     return see_other(f"/quality/complaints/{complaint.id}")
 
 
@@ -157,7 +134,7 @@ def _detail(*, actor: Actor, record_id: int) -> dict[str, Any]:
 
 @pages.get("/quality/complaints/{complaint_id}", response_class=HTMLResponse)
 def complaint_detail(request: Request, complaint_id: int, actor: Viewer) -> Response:
-    return _page(request, "quality/complaint.html", _detail(actor=actor, record_id=complaint_id))
+    return _ui.page(request, "quality/complaint.html", _detail(actor=actor, record_id=complaint_id))
 
 
 @pages.get("/quality/complaints/{complaint_id}/print")
@@ -167,15 +144,15 @@ def complaint_print(complaint_id: int, actor: Viewer) -> Response:
 
 @pages.post("/quality/complaints/{complaint_id}/transitions/{name}", response_class=HTMLResponse)
 async def complaint_transition(request: Request, complaint_id: int, name: str, actor: Viewer) -> Response:
-    return await _transition(request, actor=actor, collection=COMPLAINT_LIFECYCLE.collection, record_id=complaint_id,
-                             name=name, detail=_detail, template="quality/complaint.html",
-                             back=f"/quality/complaints/{complaint_id}")
+    return await _ui.transition(request, actor=actor, collection=COMPLAINT_LIFECYCLE.collection, record_id=complaint_id,
+                                name=name, detail=_detail, template="quality/complaint.html",
+                                back=f"/quality/complaints/{complaint_id}")
 
 
 async def _form(request: Request, complaint_id: int, actor: Actor, form: str,
                 call: Callable[[FormReader], Any]) -> Response:
-    return await _detail_form(request, actor=actor, record_id=complaint_id, form=form, call=call, detail=_detail,
-                              template="quality/complaint.html", back=f"/quality/complaints/{complaint_id}#{form}")
+    return await _ui.detail_form(request, actor=actor, record_id=complaint_id, form=form, call=call, detail=_detail,
+                                 template="quality/complaint.html", back=f"/quality/complaints/{complaint_id}#{form}")
 
 
 @pages.post("/quality/complaints/{complaint_id}/classification", response_class=HTMLResponse)

@@ -10,7 +10,6 @@ which checks the permission again and owns every rule. Literal paths (``/complai
 from __future__ import annotations
 
 from typing import Annotated, Any
-from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
@@ -31,7 +30,7 @@ from pharmos.quality.complaint_schemas import (
     SavedFilterIn,
     SavedFilterOut,
 )
-from pharmos.quality.routes import SPREADSHEET_RESPONSES
+from pharmos.quality.routes import SPREADSHEET_RESPONSES, file_download
 from pharmos.quality.schemas import ExportFormat, TrendPointOut
 
 __all__ = ["api"]
@@ -43,14 +42,6 @@ Receive = Annotated[Actor, Depends(requires("complaints.receive"))]
 Classify = Annotated[Actor, Depends(requires("complaints.classify"))]
 Investigate = Annotated[Actor, Depends(requires("complaints.investigate"))]
 PDF_RESPONSES: dict[int | str, dict[str, Any]] = {200: {"content": {"application/pdf": {}}}}
-
-
-def download(exported: tuple[bytes, str, str]) -> Response:
-    content, media_type, filename = exported
-    # RFC 6266 / RFC 8187: an ASCII fallback plus the UTF-8 name (Chinese file names survive).
-    fallback = filename.encode("ascii", "replace").decode().replace("?", "_").replace('"', "_") or "download"
-    disposition = f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
-    return Response(content, media_type=media_type, headers={"Content-Disposition": disposition})
 
 
 class ComplaintFilter:
@@ -96,7 +87,7 @@ def complaint_trend(actor: View, months: Annotated[int, Query(description="Month
 @api.get("/complaints/export", response_class=Response, responses=SPREADSHEET_RESPONSES)
 def export_complaints(actor: View, where: Annotated[ComplaintFilter, Depends()],
                       format: ExportFormat = "csv") -> Response:
-    return download(service.export_complaints(actor=actor, fmt=format, **where.filters))
+    return file_download(service.export_complaints(actor=actor, fmt=format, **where.filters))
 
 
 @api.get("/complaints/{record_id}", response_model=ComplaintOut)
@@ -107,7 +98,7 @@ def get_complaint(record_id: int, actor: View) -> ComplaintOut:
 @api.get("/complaints/{record_id}/pdf", response_class=Response, responses=PDF_RESPONSES)
 def print_complaint(record_id: int, actor: View) -> Response:
     # EU GMP Annex 11 §8.1: a clear printed copy, with its signatures and audit trail; the print is audited.
-    return download(service.print_complaint(actor=actor, complaint_id=record_id))
+    return file_download(service.print_complaint(actor=actor, complaint_id=record_id))
 
 
 @api.post("/complaints/{record_id}/classification", response_model=ComplaintOut)

@@ -8,12 +8,12 @@ API and the web UI refuse the same inputs with the same messages naming the same
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Literal, Self
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from pharmos.compliance.schemas import SignatureOut
-from pharmos.quality.schemas import TimelineEventOut
+from pharmos.quality.schemas import TimelineEventOut, ViewOut, reason_field
 
 __all__ = [
     "ComplaintClassificationIn",
@@ -29,14 +29,6 @@ __all__ = [
 ]
 
 LONG_TEXT = 8000
-
-
-class _Out(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
-    @classmethod
-    def of(cls, view: object) -> Self:
-        return cls.model_validate(view, from_attributes=True)
 
 
 class ComplaintIn(BaseModel):
@@ -74,7 +66,7 @@ class ComplaintLinkIn(BaseModel):
 
 
 class ComplaintUnlinkIn(ComplaintLinkIn):
-    reason: str = Field(max_length=2000, description="Reason for change (recorded in the audit trail)")
+    reason: str = reason_field()
 
 
 class ResponseIn(BaseModel):
@@ -82,7 +74,7 @@ class ResponseIn(BaseModel):
     responded_on: date = Field(description="Not in the future, not before the complaint was received")
 
 
-class ComplaintOut(_Out):
+class ComplaintOut(ViewOut):
     id: int
     number: str
     received_on: date
@@ -125,7 +117,7 @@ class SavedFilterIn(BaseModel):
     shared: bool = Field(default=False, description="Visible to everyone (QA only)")
 
 
-class SavedFilterOut(_Out):
+class SavedFilterOut(ViewOut):
     id: int
     list_name: str
     name: str

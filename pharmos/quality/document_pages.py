@@ -9,7 +9,6 @@ comes back as the same page with each problem next to its field and the user's i
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -20,21 +19,19 @@ from pharmos.api.policy import requires
 from pharmos.compliance.lifecycle import available_transitions
 from pharmos.compliance.signatures import MEANINGS
 from pharmos.core.actor import Actor
-from pharmos.core.clock import site_today
 from pharmos.core.errors import DomainError, ValidationFailed
 from pharmos.quality import service
 from pharmos.quality.lifecycle import DOCUMENT_VERSION_LIFECYCLE
 from pharmos.web.forms import (
     FormReader,
+    ModulePages,
     download,
     form_values,
     perform,
-    record_form,
-    record_transition,
-    refused_form,
+    query_values,
     see_other,
 )
-from pharmos.web.rendering import LIST_LIMIT, page_of_rows, render
+from pharmos.web.rendering import LIST_LIMIT, page_of_rows
 
 pages = APIRouter(include_in_schema=False)
 Viewer = Annotated[Actor, Depends(requires("quality.view"))]
@@ -55,22 +52,7 @@ _VOCABULARY: dict[str, Any] = {
     "transition_sources": {DOCUMENT_VERSION_LIFECYCLE.collection: {
         t.name: t.source for t in DOCUMENT_VERSION_LIFECYCLE.transitions}},
 }
-
-
-def _page(request: Request, template: str, context: dict[str, Any], *, status: int = 200) -> Response:
-    return render(request, template, {**_VOCABULARY, "today": site_today(), **context}, status=status)
-
-
-def _refused(request: Request, exc: DomainError, template: str, context: dict[str, Any],
-             values: dict[str, str]) -> Response:
-    if isinstance(exc, ValidationFailed) and exc.fields:
-        # Each problem is shown beside its field, so the banner only says that the form needs attention.
-        exc = ValidationFailed("The form has errors.", list(exc.fields))
-    return refused_form(request, exc, template, {**_VOCABULARY, "today": site_today(), **context}, values)
-
-
-_transition = partial(record_transition, refused=_refused)
-_detail_form = partial(record_form, refused=_refused)
+_ui = ModulePages(_VOCABULARY)
 
 
 # ---------------------------------------------------------------- the register
@@ -84,17 +66,17 @@ def _filters(params: dict[str, str]) -> dict[str, Any]:
 
 @pages.get("/quality/documents", response_class=HTMLResponse)
 def document_list(request: Request, actor: Viewer, after: int | None = None) -> Response:
-    params = {k: v.strip() for k, v in request.query_params.items() if k != "after"}
+    params = query_values(request)
     rows = service.list_documents(actor=actor, **_filters(params), after_id=after, limit=LIST_LIMIT + 1)
     items, next_page = page_of_rows(request, rows)
-    return _page(request, "quality/document_list.html", {"documents": items, "next_page": next_page,
-                                                          "values": params})
+    return _ui.page(request, "quality/document_list.html", {"documents": items, "next_page": next_page,
+                                                             "values": params})
 
 
 @pages.get("/quality/documents/new", response_class=HTMLResponse)
 def document_form(request: Request, actor: Manager) -> Response:
-    return _page(request, "quality/document_new.html", {"values": {"review_interval_months": "24",
-                                                                    "training_due_days": "14"}})
+    return _ui.page(request, "quality/document_new.html", {"values": {"review_interval_months": "24",
+                                                                       "training_due_days": "14"}})
 
 
 @pages.post("/quality/documents/new", response_class=HTMLResponse)
@@ -111,7 +93,7 @@ async def document_register(request: Request, actor: Manager) -> Response:
                                  number=reader.text("number") or None, review_interval_months=interval,
                                  training_due_days=training_days)
     except DomainError as exc:
-        return _refused(request, exc, "quality/document_new.html", {}, values)
+        return _ui.refused(request, exc, "quality/document_new.html", {}, values)
     return see_other(f"/quality/documents/{document.id}")
 
 
@@ -125,7 +107,7 @@ def _document_detail(*, actor: Actor, record_id: int) -> dict[str, Any]:
 
 @pages.get("/quality/documents/{document_id}", response_class=HTMLResponse)
 def document_detail(request: Request, document_id: int, actor: Viewer) -> Response:
-    return _page(request, "quality/document.html", _document_detail(actor=actor, record_id=document_id))
+    return _ui.page(request, "quality/document.html", _document_detail(actor=actor, record_id=document_id))
 
 
 @pages.post("/quality/documents/{document_id}/reviews", response_class=HTMLResponse)
@@ -138,9 +120,9 @@ async def document_periodic_review(request: Request, document_id: int, actor: Ma
                                               comment=reader.text("comment"),
                                               password=str(form.get("password") or ""),
                                               otp=reader.text("otp") or None)
-    return await _detail_form(request, actor=actor, record_id=document_id, form="review", call=call,
-                              detail=_document_detail, template="quality/document.html",
-                              back=f"/quality/documents/{document_id}#reviews")
+    return await _ui.detail_form(request, actor=actor, record_id=document_id, form="review", call=call,
+                                 detail=_document_detail, template="quality/document.html",
+                                 back=f"/quality/documents/{document_id}#reviews")
 
 
 @pages.post("/quality/documents/{document_id}/versions", response_class=HTMLResponse)
@@ -153,7 +135,7 @@ async def document_revision(request: Request, document_id: int, actor: Author) -
     except DomainError as exc:
         values["form"] = "revision"
         context = await perform(_document_detail, actor=actor, record_id=document_id)
-        return _refused(request, exc, "quality/document.html", context, values)
+        return _ui.refused(request, exc, "quality/document.html", context, values)
     return see_other(f"/quality/documents/{document_id}/versions/{version.version}")
 
 
@@ -173,7 +155,7 @@ def _version_detail(*, actor: Actor, record_id: int) -> dict[str, Any]:
 @pages.get("/quality/documents/{document_id}/versions/{number}", response_class=HTMLResponse)
 def version_page(request: Request, document_id: int, number: int, actor: Viewer) -> Response:
     version = service.get_version(actor=actor, document_id=document_id, version=number)
-    return _page(request, "quality/document_version.html", _version_detail(actor=actor, record_id=version.id))
+    return _ui.page(request, "quality/document_version.html", _version_detail(actor=actor, record_id=version.id))
 
 
 @pages.get("/quality/documents/{document_id}/versions/{number}/file")
@@ -200,9 +182,9 @@ def version_by_id(version_id: int, actor: Viewer) -> Response:
 
 @pages.post(VERSION_BASE + "/{version_id}/transitions/{name}", response_class=HTMLResponse)
 async def version_transition(request: Request, version_id: int, name: str, actor: Viewer) -> Response:
-    return await _transition(request, actor=actor, collection=DOCUMENT_VERSION_LIFECYCLE.collection,
-                             record_id=version_id, name=name, detail=_version_detail,
-                             template="quality/document_version.html", back=f"{VERSION_BASE}/{version_id}")
+    return await _ui.transition(request, actor=actor, collection=DOCUMENT_VERSION_LIFECYCLE.collection,
+                                record_id=version_id, name=name, detail=_version_detail,
+                                template="quality/document_version.html", back=f"{VERSION_BASE}/{version_id}")
 
 
 @pages.post(VERSION_BASE + "/{version_id}/draft", response_class=HTMLResponse)
@@ -215,9 +197,9 @@ async def version_edit(request: Request, version_id: int, actor: Author) -> Resp
                                   reviewers=[name for name in reviewers if name],
                                   approver=reader.text("approver") or None, effective_on=effective_on,
                                   change_control=reader.text("change_control"))
-    return await _detail_form(request, actor=actor, record_id=version_id, form="draft", call=call,
-                              detail=_version_detail, template="quality/document_version.html",
-                              back=f"{VERSION_BASE}/{version_id}")
+    return await _ui.detail_form(request, actor=actor, record_id=version_id, form="draft", call=call,
+                                 detail=_version_detail, template="quality/document_version.html",
+                                 back=f"{VERSION_BASE}/{version_id}")
 
 
 @pages.post(VERSION_BASE + "/{version_id}/file", response_class=HTMLResponse)
@@ -235,7 +217,7 @@ async def version_upload(request: Request, version_id: int, actor: Author) -> Re
                       content=content, media_type=upload.content_type or "application/octet-stream")
     except DomainError as exc:
         context = await perform(_version_detail, actor=actor, record_id=version_id)
-        return _refused(request, exc, "quality/document_version.html", context, {"form": "file"})
+        return _ui.refused(request, exc, "quality/document_version.html", context, {"form": "file"})
     return see_other(f"{VERSION_BASE}/{version_id}")
 
 
@@ -247,6 +229,6 @@ async def version_review(request: Request, version_id: int, actor: Reviewer) -> 
         # 21 CFR 11.50: the reviewer's signature means "reviewed".
         return service.review_version(actor=actor, version_id=version_id, password=str(form.get("password") or ""),
                                       otp=reader.text("otp") or None, comment=reader.text("comment"))
-    return await _detail_form(request, actor=actor, record_id=version_id, form="review", call=call,
-                              detail=_version_detail, template="quality/document_version.html",
-                              back=f"{VERSION_BASE}/{version_id}")
+    return await _ui.detail_form(request, actor=actor, record_id=version_id, form="review", call=call,
+                                 detail=_version_detail, template="quality/document_version.html",
+                                 back=f"{VERSION_BASE}/{version_id}")

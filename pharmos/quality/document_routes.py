@@ -10,7 +10,6 @@ input, resolves the caller through its policy and calls one service of ``pharmos
 from __future__ import annotations
 
 from typing import Annotated, Any
-from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, File, Query, UploadFile
 from fastapi.responses import Response
@@ -29,6 +28,7 @@ from pharmos.quality.document_schemas import (
     RevisionIn,
     VersionReviewIn,
 )
+from pharmos.quality.routes import content_disposition, file_download
 
 __all__ = ["api"]
 
@@ -42,12 +42,6 @@ MAX_UPLOAD_BYTES = service.MAX_DOCUMENT_BYTES
 FILE_RESPONSES: dict[int | str, dict[str, Any]] = {200: {"content": {
     "application/pdf": {}, "application/vnd.openxmlformats-officedocument.wordprocessingml.document": {},
     "text/markdown": {}}}}
-
-
-def _disposition(filename: str, kind: str = "attachment") -> str:
-    # RFC 6266 / RFC 8187 (RFC 5987): an ASCII fallback plus the UTF-8 name (Chinese file names survive).
-    fallback = filename.encode("ascii", "replace").decode().replace("?", "_").replace('"', "_") or "download"
-    return f"{kind}; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
 def _upload(file: UploadFile) -> bytes:
@@ -120,7 +114,7 @@ def download_version_file(document_id: int, version: int, actor: View) -> Respon
     view, content = service.version_file(actor=actor, document_id=document_id, version=version)
     # EU GMP Annex 11 §7.1: the digest recorded at upload (and verified now) lets the reader prove the copy.
     return Response(content, media_type=view.media_type, headers={
-        "Content-Disposition": _disposition(view.filename), "X-Content-SHA256": view.sha256,
+        "Content-Disposition": content_disposition(view.filename), "X-Content-SHA256": view.sha256,
         "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"})
 
 
@@ -134,9 +128,7 @@ def review_version(document_id: int, version: int, body: VersionReviewIn, actor:
          responses={200: {"content": {"application/pdf": {}}}})
 def print_document_version(document_id: int, version: int, actor: View) -> Response:
     # EU GMP Annex 11 §8.1: a clear printed copy, with its signatures and audit trail; the print is audited.
-    content, media_type, filename = service.print_document_version(actor=actor, document_id=document_id,
-                                                                   version=version)
-    return Response(content, media_type=media_type, headers={"Content-Disposition": _disposition(filename)})
+    return file_download(service.print_document_version(actor=actor, document_id=document_id, version=version))
 
 
 @api.post("/documents/{document_id}/reviews", response_model=DocumentOut, status_code=201)

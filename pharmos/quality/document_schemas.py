@@ -12,7 +12,7 @@ from datetime import date, datetime
 from pydantic import BaseModel, Field
 
 from pharmos.compliance.schemas import SignatureOut
-from pharmos.quality.schemas import TimelineEventOut, _Out
+from pharmos.quality.schemas import TimelineEventOut, ViewOut
 
 __all__ = [
     "DocumentIn",
@@ -64,7 +64,7 @@ class PeriodicReviewIn(BaseModel):
     otp: str | None = Field(None, max_length=20)
 
 
-class DocumentVersionOut(_Out):
+class DocumentVersionOut(ViewOut):
     id: int = Field(description="The version's id: the record id of /document-versions/{id}/transitions/{name}")
     document_id: int
     document_number: str
@@ -90,7 +90,7 @@ class DocumentVersionOut(_Out):
     timeline: list[TimelineEventOut] = Field(default_factory=list)
 
 
-class DocumentReviewOut(_Out):
+class DocumentReviewOut(ViewOut):
     id: int
     version: int
     outcome: str
@@ -101,7 +101,7 @@ class DocumentReviewOut(_Out):
     signatures: list[SignatureOut] = Field(default_factory=list)
 
 
-class DocumentOut(_Out):
+class DocumentOut(ViewOut):
     id: int
     number: str
     doc_type: str

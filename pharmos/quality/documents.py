@@ -383,7 +383,7 @@ def register_document(*, actor: Actor, doc_type: str, title_zh: str, title_en: s
             training_due_days=training_days)
         session.add(document)
         session.flush()
-        session.add(DocumentVersion(document_id=document.id, version=1, change_summary="First issue",
+        session.add(DocumentVersion(document_id=document.id, version=1, change_summary="首次发布 / First issue",
                                     author_id=owner.id, author=owner.username, reviewer_ids=[], reviewers=[],
                                     state=DOCUMENT_VERSION_LIFECYCLE.initial))
         session.flush()

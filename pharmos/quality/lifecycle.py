@@ -288,6 +288,13 @@ def _is_author(_session: Session, record: Any, actor: Actor) -> str | None:
     return None
 
 
+def _not_the_author(_session: Session, record: Any, actor: Actor) -> str | None:
+    # A review is someone else's judgement; the author withdraws or waits for it instead.
+    if record.author_id == actor.user_id:
+        return "The author cannot return their own version; withdraw it instead."
+    return None
+
+
 def _ready_for_review(session: Session, record: Any, actor: Actor) -> str | None:
     missing = [label for label, present in (
         ("the file", bool(record.sha256)),
@@ -382,7 +389,7 @@ DOCUMENT_VERSION_LIFECYCLE = register_lifecycle(Lifecycle(
         Transition("submit", ("draft",), "in_review", "documents.author", "Submit for review", "提交审核",
                    signature="authored", guard=_ready_for_review),
         Transition("return", ("in_review",), "draft", "documents.review", "Return to author", "退回作者",
-                   reason_required=True),
+                   reason_required=True, guard=_not_the_author),
         # 药品GMP 第一百五十二条: documents are approved, signed and dated by the authorised person.
         Transition("approve", ("in_review",), "approved", "documents.approve", "Approve", "批准",
                    signature="approved", guard=_reviewed_and_named_approver, effect=_version_approved),

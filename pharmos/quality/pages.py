@@ -9,9 +9,7 @@ page with each problem next to its field and the user's input kept.
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import partial
 from typing import Annotated, Any
-from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import HTMLResponse
@@ -20,21 +18,20 @@ from pharmos.api.policy import requires
 from pharmos.compliance.lifecycle import available_transitions
 from pharmos.compliance.signatures import MEANINGS
 from pharmos.core.actor import Actor
-from pharmos.core.clock import site_today
-from pharmos.core.errors import DomainError, FieldProblem, ValidationFailed
+from pharmos.core.errors import DomainError, FieldProblem
 from pharmos.quality import service
 from pharmos.quality.lifecycle import CAPA_LIFECYCLE, DEVIATION_LIFECYCLE
 from pharmos.web.forms import (
     FormReader,
+    ModulePages,
     download,
     form_values,
+    list_filter,
     perform,
-    record_form,
-    record_transition,
-    refused_form,
+    query_values,
     see_other,
 )
-from pharmos.web.rendering import LIST_LIMIT, page_of_rows, render
+from pharmos.web.rendering import LIST_LIMIT, page_of_rows
 
 pages = APIRouter(include_in_schema=False)
 Viewer = Annotated[Actor, Depends(requires("quality.view"))]
@@ -63,27 +60,6 @@ CAPA_PRESETS = (
     ("open", ""), ("mine", "mine=1"), ("overdue", "overdue=1"), ("awaiting", "awaiting=1"), ("all", "all=1"))
 
 
-# ---------------------------------------------------------------- reading forms
-
-
-def _page(request: Request, template: str, context: dict[str, Any], *, status: int = 200) -> Response:
-    return render(request, template, {**_VOCABULARY, "today": site_today(), **context}, status=status)
-
-
-def _refused(request: Request, exc: DomainError, template: str, context: dict[str, Any],
-             values: dict[str, str]) -> Response:
-    if isinstance(exc, ValidationFailed) and exc.fields:
-        # The services sum their problems up in English ("title: Required.; …"); each problem is already
-        # shown beside its field, so the banner only says that the form needs attention.
-        exc = ValidationFailed("The form has errors.", list(exc.fields))
-    return refused_form(request, exc, template, {**_VOCABULARY, "today": site_today(), **context}, values)
-
-
-_transition = partial(record_transition, refused=_refused)
-_detail_form = partial(record_form, refused=_refused)
-_download = download
-
-
 _VOCABULARY: dict[str, Any] = {
     "meanings": MEANINGS,
     "deviation_states": tuple(DEVIATION_LIFECYCLE.states),
@@ -98,6 +74,7 @@ _VOCABULARY: dict[str, Any] = {
     "transition_sources": {lifecycle.collection: {t.name: t.source for t in lifecycle.transitions}
                            for lifecycle in LIFECYCLES},
 }
+_ui = ModulePages(_VOCABULARY)
 
 
 # ---------------------------------------------------------------- my quality tasks
@@ -105,7 +82,7 @@ _VOCABULARY: dict[str, Any] = {
 
 @pages.get("/quality/tasks", response_class=HTMLResponse)
 def my_tasks(request: Request, actor: Viewer) -> Response:
-    return _page(request, "quality/tasks.html", {"tasks": service.my_quality_tasks(actor=actor)})
+    return _ui.page(request, "quality/tasks.html", {"tasks": service.my_quality_tasks(actor=actor)})
 
 
 # ---------------------------------------------------------------- deviations
@@ -121,33 +98,26 @@ def _deviation_filters(actor: Actor, params: dict[str, str]) -> dict[str, Any]:
             "linked": params.get("linked") or None}
 
 
-def _preset(params: dict[str, str], presets: tuple[tuple[str, str], ...]) -> str:
-    """Which preset tab the current filter is, or "" when the user built another filter."""
-    shown = urlencode({k: v for k, v in params.items() if k != "after" and v})
-    return next((key for key, query in presets if query == shown), "")
-
-
 @pages.get("/quality/deviations", response_class=HTMLResponse)
 def deviation_list(request: Request, actor: Viewer, after: int | None = None) -> Response:
-    params = {k: v.strip() for k, v in request.query_params.items() if k != "after"}
+    params = query_values(request)
     rows = service.list_deviations(actor=actor, **_deviation_filters(actor, params), after_id=after,
                                    limit=LIST_LIMIT + 1)
     items, next_page = page_of_rows(request, rows)
-    return _page(request, "quality/deviations.html", {
-        "deviations": items, "next_page": next_page, "values": params, "presets": DEVIATION_PRESETS,
-        "preset": _preset(params, DEVIATION_PRESETS), "filter_link": request.url.path + (
-            "?" + urlencode({k: v for k, v in params.items() if v}) if any(params.values()) else ""),
-        "current_query": urlencode({k: v for k, v in params.items() if v}),
+    listed = list_filter(params, DEVIATION_PRESETS)
+    return _ui.page(request, "quality/deviations.html", {
+        "deviations": items, "next_page": next_page, **listed,
+        "filter_link": request.url.path + ("?" + listed["current_query"] if any(params.values()) else ""),
         "saved_filters": service.list_saved_filters(actor=actor, list_name="deviations")})
 
 
 @pages.get("/quality/deviations/export")
 def deviation_export(request: Request, actor: Viewer, format: str = "csv") -> Response:
     # Declared before /quality/deviations/{id}: "export" is not an id.
-    params = {k: v.strip() for k, v in request.query_params.items() if k not in ("after", "format")}
+    params = query_values(request, "format")
     content, media_type, filename = service.export_deviations(actor=actor, fmt=format,
                                                               **_deviation_filters(actor, params))
-    return _download(content, media_type, filename)
+    return download(content, media_type, filename)
 
 
 def _report_context() -> dict[str, Any]:
@@ -163,7 +133,7 @@ def deviation_form(request: Request, actor: Reporter, lot: str = "", equipment: 
     values: dict[str, str] = {}
     for index, (kind, ref) in enumerate(given[:LINK_ROWS]):
         values[f"links[{index}].record_type"], values[f"links[{index}].reference"] = kind, ref
-    return _page(request, "quality/deviation_new.html", {**_report_context(), "values": values})
+    return _ui.page(request, "quality/deviation_new.html", {**_report_context(), "values": values})
 
 
 @pages.post("/quality/deviations/new", response_class=HTMLResponse)
@@ -181,7 +151,7 @@ async def deviation_report(request: Request, actor: Reporter) -> Response:
                                   area=reader.text("area"), occurred_at=occurred_at,
                                   immediate_action=reader.text("immediate_action"), links=links)
     except DomainError as exc:
-        return _refused(request, _link_rows(exc, reader), "quality/deviation_new.html", _report_context(), values)
+        return _ui.refused(request, _link_rows(exc, reader), "quality/deviation_new.html", _report_context(), values)
     return see_other(f"/quality/deviations/{deviation.id}")
 
 
@@ -215,27 +185,27 @@ def _deviation_detail(*, actor: Actor, record_id: int) -> dict[str, Any]:
 
 @pages.get("/quality/deviations/{deviation_id}", response_class=HTMLResponse)
 def deviation_detail(request: Request, deviation_id: int, actor: Viewer) -> Response:
-    return _page(request, "quality/deviation.html", _deviation_detail(actor=actor, record_id=deviation_id))
+    return _ui.page(request, "quality/deviation.html", _deviation_detail(actor=actor, record_id=deviation_id))
 
 
 @pages.get("/quality/deviations/{deviation_id}/print")
 def deviation_print(deviation_id: int, actor: Viewer) -> Response:
     # EU GMP Annex 11 §8.1: a printed copy with its signatures and audit trail; the print is audited.
-    return _download(*service.print_deviation(actor=actor, deviation_id=deviation_id))
+    return download(*service.print_deviation(actor=actor, deviation_id=deviation_id))
 
 
 async def _deviation_form(request: Request, deviation_id: int, actor: Actor, form: str,
                           call: Callable[[FormReader], Any]) -> Response:
-    return await _detail_form(request, actor=actor, record_id=deviation_id, form=form, call=call,
-                              detail=_deviation_detail, template="quality/deviation.html",
-                              back=f"/quality/deviations/{deviation_id}#{form}")
+    return await _ui.detail_form(request, actor=actor, record_id=deviation_id, form=form, call=call,
+                                 detail=_deviation_detail, template="quality/deviation.html",
+                                 back=f"/quality/deviations/{deviation_id}#{form}")
 
 
 @pages.post("/quality/deviations/{deviation_id}/transitions/{name}", response_class=HTMLResponse)
 async def deviation_transition(request: Request, deviation_id: int, name: str, actor: Viewer) -> Response:
-    return await _transition(request, actor=actor, collection=DEVIATION_LIFECYCLE.collection, record_id=deviation_id,
-                             name=name, detail=_deviation_detail, template="quality/deviation.html",
-                             back=f"/quality/deviations/{deviation_id}")
+    return await _ui.transition(request, actor=actor, collection=DEVIATION_LIFECYCLE.collection, record_id=deviation_id,
+                                name=name, detail=_deviation_detail, template="quality/deviation.html",
+                                back=f"/quality/deviations/{deviation_id}")
 
 
 @pages.post("/quality/deviations/{deviation_id}/classification", response_class=HTMLResponse)
@@ -330,7 +300,7 @@ async def deviation_capa_create(request: Request, deviation_id: int, actor: Plan
     except DomainError as exc:
         values["form"] = "capa"
         context = await perform(_deviation_detail, actor=actor, record_id=deviation_id)
-        return _refused(request, exc, "quality/deviation.html", context, values)
+        return _ui.refused(request, exc, "quality/deviation.html", context, values)
     return see_other(f"/quality/capas/{capa.id}")
 
 
@@ -348,20 +318,19 @@ def _capa_filters(actor: Actor, params: dict[str, str]) -> dict[str, Any]:
 
 @pages.get("/quality/capas", response_class=HTMLResponse)
 def capa_list(request: Request, actor: Viewer, after: int | None = None) -> Response:
-    params = {k: v.strip() for k, v in request.query_params.items() if k != "after"}
+    params = query_values(request)
     rows = service.list_capas(actor=actor, **_capa_filters(actor, params), after_id=after, limit=LIST_LIMIT + 1)
     items, next_page = page_of_rows(request, rows)
-    return _page(request, "quality/capas.html", {
-        "capas": items, "next_page": next_page, "values": params, "presets": CAPA_PRESETS,
-        "preset": _preset(params, CAPA_PRESETS), "current_query": urlencode({k: v for k, v in params.items() if v}),
+    return _ui.page(request, "quality/capas.html", {
+        "capas": items, "next_page": next_page, **list_filter(params, CAPA_PRESETS),
         "saved_filters": service.list_saved_filters(actor=actor, list_name="capas")})
 
 
 @pages.get("/quality/capas/export")
 def capa_export(request: Request, actor: Viewer, format: str = "csv") -> Response:
-    params = {k: v.strip() for k, v in request.query_params.items() if k not in ("after", "format")}
+    params = query_values(request, "format")
     content, media_type, filename = service.export_capas(actor=actor, fmt=format, **_capa_filters(actor, params))
-    return _download(content, media_type, filename)
+    return download(content, media_type, filename)
 
 
 def _capa_detail(*, actor: Actor, record_id: int) -> dict[str, Any]:
@@ -373,25 +342,25 @@ def _capa_detail(*, actor: Actor, record_id: int) -> dict[str, Any]:
 
 @pages.get("/quality/capas/{capa_id}", response_class=HTMLResponse)
 def capa_detail(request: Request, capa_id: int, actor: Viewer) -> Response:
-    return _page(request, "quality/capa.html", _capa_detail(actor=actor, record_id=capa_id))
+    return _ui.page(request, "quality/capa.html", _capa_detail(actor=actor, record_id=capa_id))
 
 
 @pages.get("/quality/capas/{capa_id}/print")
 def capa_print(capa_id: int, actor: Viewer) -> Response:
-    return _download(*service.print_capa(actor=actor, capa_id=capa_id))
+    return download(*service.print_capa(actor=actor, capa_id=capa_id))
 
 
 @pages.post("/quality/capas/{capa_id}/transitions/{name}", response_class=HTMLResponse)
 async def capa_transition(request: Request, capa_id: int, name: str, actor: Viewer) -> Response:
-    return await _transition(request, actor=actor, collection=CAPA_LIFECYCLE.collection, record_id=capa_id,
-                             name=name, detail=_capa_detail, template="quality/capa.html",
-                             back=f"/quality/capas/{capa_id}")
+    return await _ui.transition(request, actor=actor, collection=CAPA_LIFECYCLE.collection, record_id=capa_id,
+                                name=name, detail=_capa_detail, template="quality/capa.html",
+                                back=f"/quality/capas/{capa_id}")
 
 
 async def _capa_form(request: Request, capa_id: int, actor: Actor, form: str,
                      call: Callable[[FormReader], Any]) -> Response:
-    return await _detail_form(request, actor=actor, record_id=capa_id, form=form, call=call, detail=_capa_detail,
-                              template="quality/capa.html", back=f"/quality/capas/{capa_id}#{form}")
+    return await _ui.detail_form(request, actor=actor, record_id=capa_id, form=form, call=call, detail=_capa_detail,
+                                 template="quality/capa.html", back=f"/quality/capas/{capa_id}#{form}")
 
 
 @pages.post("/quality/capas/{capa_id}/implementation", response_class=HTMLResponse)

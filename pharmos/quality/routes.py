@@ -44,7 +44,7 @@ from pharmos.quality.schemas import (
     TrendPointOut,
 )
 
-__all__ = ["api"]
+__all__ = ["SPREADSHEET_RESPONSES", "api", "content_disposition", "file_download"]
 
 api = APIRouter(prefix="/api/v1", tags=["quality"])
 
@@ -57,12 +57,16 @@ SPREADSHEET_RESPONSES: dict[int | str, dict[str, Any]] = {200: {"content": {
     "text/csv": {}, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {}}}}
 
 
-def _download(exported: tuple[bytes, str, str]) -> Response:
-    content, media_type, filename = exported
+def content_disposition(filename: str) -> str:
     # RFC 6266 / RFC 8187: an ASCII fallback plus the UTF-8 name (Chinese file names survive).
     fallback = filename.encode("ascii", "replace").decode().replace("?", "_").replace('"', "_") or "download"
-    disposition = f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
-    return Response(content, media_type=media_type, headers={"Content-Disposition": disposition})
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
+
+
+def file_download(exported: tuple[bytes, str, str]) -> Response:
+    """An export or a print, as the service returned it (content, media type, file name), to save."""
+    content, media_type, filename = exported
+    return Response(content, media_type=media_type, headers={"Content-Disposition": content_disposition(filename)})
 
 
 class DeviationFilter:
@@ -127,7 +131,7 @@ def report_deviation(body: DeviationIn, actor: Report) -> DeviationOut:
 @api.get("/deviations/export", response_class=Response, responses=SPREADSHEET_RESPONSES)
 def export_deviations(actor: View, where: Annotated[DeviationFilter, Depends()],
                       format: ExportFormat = "csv") -> Response:
-    return _download(service.export_deviations(actor=actor, fmt=format, **where.filters))
+    return file_download(service.export_deviations(actor=actor, fmt=format, **where.filters))
 
 
 @api.get("/deviations/{record_id}", response_model=DeviationOut)
@@ -138,7 +142,7 @@ def get_deviation(record_id: int, actor: View) -> DeviationOut:
 @api.get("/deviations/{record_id}/pdf", response_class=Response, responses={200: {"content": {"application/pdf": {}}}})
 def print_deviation(record_id: int, actor: View) -> Response:
     # EU GMP Annex 11 §8.1: a clear printed copy, with its signatures and audit trail; the print is audited.
-    return _download(service.print_deviation(actor=actor, deviation_id=record_id))
+    return file_download(service.print_deviation(actor=actor, deviation_id=record_id))
 
 
 @api.post("/deviations/{record_id}/links", response_model=DeviationOut, status_code=201)
@@ -203,7 +207,7 @@ def create_capa(body: CapaIn, actor: ManageCapa) -> CapaOut:
 
 @api.get("/capas/export", response_class=Response, responses=SPREADSHEET_RESPONSES)
 def export_capas(actor: View, where: Annotated[CapaFilter, Depends()], format: ExportFormat = "csv") -> Response:
-    return _download(service.export_capas(actor=actor, fmt=format, **where.filters))
+    return file_download(service.export_capas(actor=actor, fmt=format, **where.filters))
 
 
 @api.get("/capas/{record_id}", response_model=CapaOut)
@@ -213,7 +217,7 @@ def get_capa(record_id: int, actor: View) -> CapaOut:
 
 @api.get("/capas/{record_id}/pdf", response_class=Response, responses={200: {"content": {"application/pdf": {}}}})
 def print_capa(record_id: int, actor: View) -> Response:
-    return _download(service.print_capa(actor=actor, capa_id=record_id))
+    return file_download(service.print_capa(actor=actor, capa_id=record_id))
 
 
 @api.patch("/capas/{record_id}", response_model=CapaOut)

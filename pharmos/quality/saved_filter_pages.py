@@ -13,12 +13,13 @@ from fastapi.responses import HTMLResponse
 
 from pharmos.api.policy import requires
 from pharmos.core.actor import Actor
-from pharmos.core.errors import DomainError, ValidationFailed
+from pharmos.core.errors import DomainError
 from pharmos.quality import service
-from pharmos.web.forms import FormReader, form_values, perform, refused_form, see_other
+from pharmos.web.forms import FormReader, ModulePages, form_values, perform, see_other
 
 pages = APIRouter(include_in_schema=False)
 Viewer = Annotated[Actor, Depends(requires("quality.view"))]
+_ui = ModulePages({})  # the saved-filter form needs no choices of its own
 
 
 def _back(values: dict[str, str]) -> str:
@@ -36,9 +37,7 @@ async def saved_filter_save(request: Request, actor: Viewer) -> Response:
                               name=reader.text("name"), query=reader.text("query"),
                               shared=reader.flag("shared"))
     except DomainError as exc:
-        if isinstance(exc, ValidationFailed) and exc.fields:
-            exc = ValidationFailed("The form has errors.", list(exc.fields))
-        return refused_form(request, exc, "quality/complaint_saved_filter.html", {"back": _back(values)}, values)
+        return _ui.refused(request, exc, "quality/complaint_saved_filter.html", {"back": _back(values)}, values)
     path = _back(values).split("?", 1)[0]
     return see_other(f"{path}?{saved.query}" if saved.query else path)
 

@@ -39,17 +39,21 @@ __all__ = [
     "TimelineEventOut",
     "TrendBy",
     "TrendPointOut",
+    "ViewOut",
+    "reason_field",
 ]
 
 LONG_TEXT = 8000
 
 
-def _reason() -> Any:
+def reason_field() -> Any:
     # A fresh FieldInfo per use: one shared instance would be mutated by each model that adopts it.
     return Field(max_length=2000, description="Reason for change (recorded in the audit trail)")
 
 
-class _Out(BaseModel):
+class ViewOut(BaseModel):
+    """A response read from a service's frozen view dataclass."""
+
     model_config = ConfigDict(from_attributes=True)
 
     @classmethod
@@ -68,11 +72,11 @@ class LinkIn(BaseModel):
 
 
 class LinkRequestIn(LinkIn):
-    reason: str = _reason()
+    reason: str = reason_field()
 
 
 class LinkRemovalIn(BaseModel):
-    reason: str = _reason()
+    reason: str = reason_field()
 
 
 class DeviationIn(BaseModel):
@@ -125,14 +129,14 @@ class ExtensionDecisionIn(BaseModel):
     comment: str = Field(default="", max_length=4000, description="Required when rejecting")
 
 
-class LinkOut(_Out):
+class LinkOut(ViewOut):
     record_type: str
     reference: str
     added_by: str
     added_at: datetime
 
 
-class ExtensionOut(_Out):
+class ExtensionOut(ViewOut):
     id: int
     current_due_on: date
     requested_due_on: date
@@ -145,14 +149,14 @@ class ExtensionOut(_Out):
     decision_comment: str
 
 
-class TimelineEventOut(_Out):
+class TimelineEventOut(ViewOut):
     at: datetime
     kind: str = Field(description="state, signature or change")
     actor: str
     summary: str
 
 
-class CapaOut(_Out):
+class CapaOut(ViewOut):
     id: int
     number: str
     kind: str
@@ -179,7 +183,7 @@ class CapaOut(_Out):
     timeline: list[TimelineEventOut] = Field(default_factory=list)
 
 
-class DeviationOut(_Out):
+class DeviationOut(ViewOut):
     id: int
     number: str
     title: str
@@ -240,7 +244,7 @@ class CapaIn(BaseModel):
 class CapaRevisionIn(BaseModel):
     """Only the fields sent are changed, while the CAPA is open; the reason is mandatory (EU GMP Annex 11 §9)."""
 
-    reason: str = _reason()
+    reason: str = reason_field()
     title: str | None = Field(default=None, max_length=200)
     description: str | None = Field(default=None, max_length=LONG_TEXT)
     owner_username: str | None = Field(default=None, max_length=150)
@@ -260,7 +264,7 @@ class EffectivenessIn(BaseModel):
 # ---------------------------------------------------------------- holds, inbox, counts, trend
 
 
-class QualityHoldOut(_Out):
+class QualityHoldOut(ViewOut):
     deviation_id: int
     deviation_number: str
     title: str
@@ -268,7 +272,7 @@ class QualityHoldOut(_Out):
     classification: str
 
 
-class QualityTaskOut(_Out):
+class QualityTaskOut(ViewOut):
     record_type: str = Field(description="deviation, capa or extension")
     record_id: int
     number: str
@@ -279,7 +283,7 @@ class QualityTaskOut(_Out):
     overdue: bool
 
 
-class QualityCountsOut(_Out):
+class QualityCountsOut(ViewOut):
     open_deviations: int
     overdue_deviations: int
     open_capas: int
@@ -294,7 +298,7 @@ class QualityCountsOut(_Out):
     documents_due_for_review: int
 
 
-class TrendPointOut(_Out):
+class TrendPointOut(ViewOut):
     month: str = Field(description="YYYY-MM")
     category: str
     count: int

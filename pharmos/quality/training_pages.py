@@ -9,7 +9,6 @@ the user's input kept.
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -19,18 +18,10 @@ from pharmos.api.policy import requires
 from pharmos.compliance.lifecycle import available_transitions
 from pharmos.compliance.signatures import MEANINGS
 from pharmos.core.actor import Actor
-from pharmos.core.clock import site_today
-from pharmos.core.errors import DomainError, ValidationFailed
 from pharmos.quality import service
 from pharmos.quality.lifecycle import TRAINING_LIFECYCLE
-from pharmos.web.forms import (
-    FormReader,
-    download,
-    record_form,
-    record_transition,
-    refused_form,
-)
-from pharmos.web.rendering import LIST_LIMIT, page_of_rows, render
+from pharmos.web.forms import FormReader, ModulePages, download, query_values
+from pharmos.web.rendering import LIST_LIMIT, page_of_rows
 
 pages = APIRouter(include_in_schema=False)
 Viewer = Annotated[Actor, Depends(requires("quality.view"))]
@@ -44,22 +35,7 @@ _VOCABULARY: dict[str, Any] = {
     "matrix_statuses": service.MATRIX_STATUSES,
     "transition_sources": {TRAINING_LIFECYCLE.collection: {t.name: t.source for t in TRAINING_LIFECYCLE.transitions}},
 }
-
-
-def _page(request: Request, template: str, context: dict[str, Any], *, status: int = 200) -> Response:
-    return render(request, template, {**_VOCABULARY, "today": site_today(), **context}, status=status)
-
-
-def _refused(request: Request, exc: DomainError, template: str, context: dict[str, Any],
-             values: dict[str, str]) -> Response:
-    if isinstance(exc, ValidationFailed) and exc.fields:
-        # Each problem is shown beside its field; the banner only says that the form needs attention.
-        exc = ValidationFailed("The form has errors.", list(exc.fields))
-    return refused_form(request, exc, template, {**_VOCABULARY, "today": site_today(), **context}, values)
-
-
-_transition = partial(record_transition, refused=_refused)
-_detail_form = partial(record_form, refused=_refused)
+_ui = ModulePages(_VOCABULARY)
 
 
 # ---------------------------------------------------------------- my training
@@ -71,15 +47,15 @@ def _mine(*, actor: Actor, record_id: int = 0) -> dict[str, Any]:
 
 @pages.get("/quality/training", response_class=HTMLResponse)
 def my_training(request: Request, actor: Viewer) -> Response:
-    return _page(request, "quality/training_mine.html", _mine(actor=actor))
+    return _ui.page(request, "quality/training_mine.html", _mine(actor=actor))
 
 
 @pages.post("/quality/training/{record_id}/acknowledge", response_class=HTMLResponse)
 async def acknowledge(request: Request, record_id: int, actor: Viewer) -> Response:
     # 21 CFR 11.50: the trainee's own signature, meaning "read and understood".
-    return await _transition(request, actor=actor, collection=TRAINING_LIFECYCLE.collection, record_id=record_id,
-                             name="acknowledge", detail=_mine, template="quality/training_mine.html",
-                             back="/quality/training")
+    return await _ui.transition(request, actor=actor, collection=TRAINING_LIFECYCLE.collection, record_id=record_id,
+                                name="acknowledge", detail=_mine, template="quality/training_mine.html",
+                                back="/quality/training")
 
 
 # ---------------------------------------------------------------- records
@@ -93,12 +69,12 @@ def _record_filters(params: dict[str, str]) -> dict[str, Any]:
 
 @pages.get("/quality/training/records", response_class=HTMLResponse)
 def record_list(request: Request, actor: Viewer, after: int | None = None) -> Response:
-    params = {k: v.strip() for k, v in request.query_params.items() if k != "after"}
+    params = query_values(request)
     rows = service.list_training_records(actor=actor, **_record_filters(params), after_id=after,
                                          limit=LIST_LIMIT + 1)
     items, next_page = page_of_rows(request, rows)
-    return _page(request, "quality/training_records.html", {"records": items, "next_page": next_page,
-                                                             "values": params})
+    return _ui.page(request, "quality/training_records.html", {"records": items, "next_page": next_page,
+                                                                "values": params})
 
 
 def _record_detail(*, actor: Actor, record_id: int) -> dict[str, Any]:
@@ -110,7 +86,7 @@ def _record_detail(*, actor: Actor, record_id: int) -> dict[str, Any]:
 
 @pages.get("/quality/training/records/{record_id}", response_class=HTMLResponse)
 def record_detail(request: Request, record_id: int, actor: Viewer) -> Response:
-    return _page(request, "quality/training_record.html", _record_detail(actor=actor, record_id=record_id))
+    return _ui.page(request, "quality/training_record.html", _record_detail(actor=actor, record_id=record_id))
 
 
 @pages.get("/quality/training/records/{record_id}/print")
@@ -121,9 +97,9 @@ def record_print(record_id: int, actor: Viewer) -> Response:
 
 @pages.post("/quality/training/records/{record_id}/transitions/{name}", response_class=HTMLResponse)
 async def record_transition_page(request: Request, record_id: int, name: str, actor: Viewer) -> Response:
-    return await _transition(request, actor=actor, collection=TRAINING_LIFECYCLE.collection, record_id=record_id,
-                             name=name, detail=_record_detail, template="quality/training_record.html",
-                             back=f"/quality/training/records/{record_id}")
+    return await _ui.transition(request, actor=actor, collection=TRAINING_LIFECYCLE.collection, record_id=record_id,
+                                name=name, detail=_record_detail, template="quality/training_record.html",
+                                back=f"/quality/training/records/{record_id}")
 
 
 @pages.post("/quality/training/records/{record_id}/result", response_class=HTMLResponse)
@@ -131,9 +107,9 @@ async def record_result(request: Request, record_id: int, actor: Trainer) -> Res
     def call(reader: FormReader) -> Any:
         return service.record_training_result(actor=actor, record_id=record_id, result=reader.text("result"),
                                               trainer_notes=reader.text("trainer_notes"))
-    return await _detail_form(request, actor=actor, record_id=record_id, form="result", call=call,
-                              detail=_record_detail, template="quality/training_record.html",
-                              back=f"/quality/training/records/{record_id}#lifecycle")
+    return await _ui.detail_form(request, actor=actor, record_id=record_id, form="result", call=call,
+                                 detail=_record_detail, template="quality/training_record.html",
+                                 back=f"/quality/training/records/{record_id}#lifecycle")
 
 
 # ---------------------------------------------------------------- matrix
@@ -149,7 +125,7 @@ def matrix(request: Request, actor: Viewer) -> Response:
     params = {k: v.strip() for k, v in request.query_params.items()}
     table = service.qualification_matrix(actor=actor, **_matrix_filters(params))
     query = "&".join(f"{k}={v}" for k, v in params.items() if v and k in ("role", "department", "document"))
-    return _page(request, "quality/training_matrix.html", {"matrix": table, "values": params, "query": query})
+    return _ui.page(request, "quality/training_matrix.html", {"matrix": table, "values": params, "query": query})
 
 
 @pages.get("/quality/training/matrix/export")
@@ -169,14 +145,14 @@ def _requirements(*, actor: Actor, record_id: int = 0) -> dict[str, Any]:
 
 @pages.get("/quality/training/requirements", response_class=HTMLResponse)
 def requirements(request: Request, actor: Viewer) -> Response:
-    return _page(request, "quality/training_requirements.html", _requirements(actor=actor))
+    return _ui.page(request, "quality/training_requirements.html", _requirements(actor=actor))
 
 
 async def _requirements_form(request: Request, actor: Actor, form: str,
                              call: Callable[[FormReader], Any]) -> Response:
-    return await _detail_form(request, actor=actor, record_id=0, form=form, call=call, detail=_requirements,
-                              template="quality/training_requirements.html",
-                              back=f"/quality/training/requirements#{form}")
+    return await _ui.detail_form(request, actor=actor, record_id=0, form=form, call=call, detail=_requirements,
+                                 template="quality/training_requirements.html",
+                                 back=f"/quality/training/requirements#{form}")
 
 
 @pages.post("/quality/training/requirements", response_class=HTMLResponse)

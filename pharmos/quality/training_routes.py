@@ -19,7 +19,7 @@ from pharmos.api.pagination import Page, PageParams
 from pharmos.api.policy import requires
 from pharmos.core.actor import Actor
 from pharmos.quality import service as training
-from pharmos.quality.routes import SPREADSHEET_RESPONSES, _download
+from pharmos.quality.routes import SPREADSHEET_RESPONSES, file_download
 from pharmos.quality.training_schemas import (
     AssignmentIn,
     MatrixOut,
@@ -96,7 +96,7 @@ def record_training_result(record_id: int, body: ResultIn, actor: Record) -> Tra
 @api.get("/training/records/{record_id}/pdf", response_class=Response,
          responses={200: {"content": {"application/pdf": {}}}})
 def print_training_record(record_id: int, actor: View) -> Response:
-    return _download(training.print_training_record(actor=actor, record_id=record_id))
+    return file_download(training.print_training_record(actor=actor, record_id=record_id))
 
 
 @api.get("/training/mine", response_model=MyTrainingOut)
@@ -111,7 +111,7 @@ def my_training(actor: View) -> MyTrainingOut:
 def qualification_matrix(actor: View, where: Annotated[MatrixFilter, Depends()],
                          format: Annotated[str | None, Query(description="csv or xlsx: a download")] = None) -> Any:
     if format:
-        return _download(training.export_qualification_matrix(actor=actor, fmt=format, **where.filters))
+        return file_download(training.export_qualification_matrix(actor=actor, fmt=format, **where.filters))
     return MatrixOut.of(training.qualification_matrix(actor=actor, **where.filters))
 
 

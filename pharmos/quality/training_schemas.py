@@ -12,7 +12,7 @@ from datetime import date, datetime
 from pydantic import BaseModel, Field
 
 from pharmos.compliance.schemas import SignatureOut
-from pharmos.quality.schemas import TimelineEventOut, _Out
+from pharmos.quality.schemas import TimelineEventOut, ViewOut, reason_field
 
 __all__ = [
     "AssignmentIn",
@@ -39,7 +39,7 @@ class SkillIn(BaseModel):
     validity_months: int | None = Field(default=None, description="1-120 months; none: never expires")
 
 
-class SkillOut(_Out):
+class SkillOut(ViewOut):
     id: int
     code: str
     name_zh: str
@@ -55,10 +55,10 @@ class RequirementIn(BaseModel):
 
 
 class RequirementRemovalIn(BaseModel):
-    reason: str = Field(max_length=2000, description="Reason for change (recorded in the audit trail)")
+    reason: str = reason_field()
 
 
-class RequirementOut(_Out):
+class RequirementOut(ViewOut):
     id: int
     role: str
     document_id: int | None
@@ -85,7 +85,7 @@ class ResultIn(BaseModel):
     trainer_notes: str = Field(default="", max_length=8000)
 
 
-class TrainingRecordOut(_Out):
+class TrainingRecordOut(ViewOut):
     id: int
     username: str
     full_name: str
@@ -111,17 +111,17 @@ class TrainingRecordOut(_Out):
     timeline: list[TimelineEventOut] = Field(default_factory=list)
 
 
-class MyTrainingOut(_Out):
+class MyTrainingOut(ViewOut):
     open: list[TrainingRecordOut]
     completed: list[TrainingRecordOut]
 
 
-class QualificationOut(_Out):
+class QualificationOut(ViewOut):
     qualified: bool
     reasons: list[str]
 
 
-class MatrixColumnOut(_Out):
+class MatrixColumnOut(ViewOut):
     key: str
     label: str
     title: str
@@ -129,14 +129,14 @@ class MatrixColumnOut(_Out):
     version: int | None
 
 
-class MatrixCellOut(_Out):
+class MatrixCellOut(ViewOut):
     status: str = Field(description="qualified, assigned, overdue, expired, missing or not_required")
     record_id: int | None
     due_on: date | None
     valid_until: date | None
 
 
-class MatrixRowOut(_Out):
+class MatrixRowOut(ViewOut):
     username: str
     full_name: str
     department: str
@@ -144,7 +144,7 @@ class MatrixRowOut(_Out):
     cells: list[MatrixCellOut]
 
 
-class MatrixOut(_Out):
+class MatrixOut(ViewOut):
     as_of: date
     columns: list[MatrixColumnOut]
     rows: list[MatrixRowOut]

@@ -5,12 +5,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from functools import partial
 from typing import Any, TypeVar
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 from zoneinfo import ZoneInfo
 
 from fastapi import Request, Response
@@ -19,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 
 from pharmos.compliance.lifecycle import apply_transition
 from pharmos.core.actor import Actor
+from pharmos.core.clock import site_today
 from pharmos.core.config import get_settings
 from pharmos.core.errors import DomainError, FieldProblem, PermissionDenied, ValidationFailed
 from pharmos.web.rendering import render, translate
@@ -31,6 +33,19 @@ async def form_values(request: Request) -> dict[str, str]:
     form = await request.form()
     return {key: value.strip() if key not in ("password", "new_password", "current_password") else value
             for key, value in form.items() if isinstance(value, str) and key != "csrf_token"}
+
+
+def query_values(request: Request, *skip: str) -> dict[str, str]:
+    """A list's filter as typed in its query string, without the page cursor (and the names in ``skip``)."""
+    return {k: v.strip() for k, v in request.query_params.items() if k not in ("after", *skip)}
+
+
+def list_filter(values: dict[str, str], presets: Sequence[tuple[str, str]]) -> dict[str, Any]:
+    """A filtered list's form: the values kept, the preset tab the filter is ("" for another filter) and
+    the filter as a query string, so that any filter can be bookmarked, exported or saved."""
+    query = urlencode({k: v for k, v in values.items() if v})
+    return {"values": values, "presets": presets, "preset": next((key for key, q in presets if q == query), ""),
+            "current_query": query}
 
 
 async def form_list(request: Request, name: str) -> list[str]:
@@ -174,6 +189,41 @@ async def record_form(request: Request, *, actor: Actor, record_id: int, form: s
         context = await perform(detail, actor=actor, record_id=record_id)
         return refused(request, exc, template, context, values)
     return see_other(back)
+
+
+@dataclass(frozen=True)
+class ModulePages:
+    """How one module's pages render and refuse, around the module's vocabulary (choices, states, steps).
+
+    Every page gets the vocabulary and the site's date; a refused form comes back with each problem
+    beside its field, so its banner only says that the form has errors (the services sum their
+    problems up in English: "title: Required.; …").
+    """
+
+    vocabulary: Mapping[str, Any]
+
+    def _context(self, context: dict[str, Any]) -> dict[str, Any]:
+        return {**self.vocabulary, "today": site_today(), **context}
+
+    def page(self, request: Request, template: str, context: dict[str, Any], *, status: int = 200) -> Response:
+        return render(request, template, self._context(context), status=status)
+
+    def refused(self, request: Request, exc: DomainError, template: str, context: dict[str, Any],
+                values: dict[str, str]) -> Response:
+        if isinstance(exc, ValidationFailed) and exc.fields:
+            exc = ValidationFailed("The form has errors.", list(exc.fields))
+        return refused_form(request, exc, template, self._context(context), values)
+
+    async def transition(self, request: Request, *, actor: Actor, collection: str, record_id: int, name: str,
+                         detail: Callable[..., dict[str, Any]], template: str, back: str) -> Response:
+        return await record_transition(request, actor=actor, collection=collection, record_id=record_id, name=name,
+                                       detail=detail, template=template, back=back, refused=self.refused)
+
+    async def detail_form(self, request: Request, *, actor: Actor, record_id: int, form: str,
+                          call: Callable[[FormReader], Any], detail: Callable[..., dict[str, Any]], template: str,
+                          back: str) -> Response:
+        return await record_form(request, actor=actor, record_id=record_id, form=form, call=call, detail=detail,
+                                 template=template, back=back, refused=self.refused)
 
 
 def download(content: bytes, media_type: str, filename: str, *, inline: bool = False) -> Response:

@@ -570,6 +570,9 @@ CHANGE_TRAINING_COMPLAINT_MESSAGES = (
     N_("Write it as deviation:DEV-2026-0001 or capa:CAPA-2026-0001."),
     N_("Only QA (deviations.classify) shares filters with everyone."),
     N_("Only the person who saved a filter can delete it."),
+    N_("The author cannot return their own version; withdraw it instead."),
+    N_("Document draft edited"),
+    N_("Document file uploaded"),
 )
 
 PATTERNED_MESSAGES = (

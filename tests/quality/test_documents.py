@@ -588,3 +588,15 @@ def test_printing_a_version(site: dict[str, Actor]) -> None:
     # then
     assert content.startswith(b"%PDF-")
     assert (media_type, filename) == ("application/pdf", f"{document.number}-v1.pdf")
+
+
+def test_the_author_cannot_return_her_own_version_for_review(site: dict[str, Actor]) -> None:
+    # given: qa.zhang wrote the version and also holds documents.review
+    version_id = f.draft_document(site).versions[0].id
+    f.in_review_version(site, version_id)
+    # when
+    with pytest.raises(TransitionRefused) as refused:
+        f.transition(site["qa.zhang"], version_id, "return", reason="Second thoughts")
+    # then
+    assert "withdraw" in refused.value.message
+    assert documents.get_version(actor=site["qa.zhang"], version_id=version_id).state == "in_review"
