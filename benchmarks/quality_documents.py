@@ -145,8 +145,8 @@ class Seeder:
                     json.dumps([reviewer]), approver_id, approver, None, f"{number}-v{versions + 1}.md",
                     "text/markdown", 8, hashlib.sha256(b"# draft\n").hexdigest(),
                     self.rng.choice(("draft", "in_review")), self.now, None, None, None))
-            last_effective = history[-1][2].date()
-            next_review = last_effective + timedelta(days=730)
+            # Periodic reviews keep moving the date: spread it over the coming two years, a few weeks overdue at most.
+            next_review = self.today + timedelta(days=self.rng.randint(-30, 730))
             self.documents.append((doc_id, number, doc_type, title, "", department, owner_id, owner, 24, 14,
                                    versions, next_review, False, first - timedelta(days=30)))
         self._training()

@@ -748,7 +748,7 @@ def my_training(*, actor: Actor) -> MyTraining:
 # ---------------------------------------------------------------- the qualification matrix
 
 
-def _cell(attempts: Sequence[TrainingRecord], *, today: date, skill: bool) -> MatrixCell:
+def _cell(attempts: Sequence[Any], *, today: date, skill: bool) -> MatrixCell:
     done = [a for a in attempts if a.state == "completed"
             and (a.result == "pass" if a.kind != "read_and_understood" else a.result != "fail")]
     if skill:
@@ -795,9 +795,15 @@ def qualification_matrix(*, actor: Actor, role: str | None = None, department: s
         if department:
             members = [m for m in members if m.department == department.strip()]
         user_ids = sorted({m.user_id for m in members})
-        records = list(session.scalars(select(TrainingRecord).where(
+        # Only the columns a cell reads, and only records on the versions in force: a large site's
+        # matrix covers tens of thousands of records, most of them on superseded versions.
+        current = sorted(v.id for v in versions.values())
+        records = list(session.execute(select(
+            TrainingRecord.id, TrainingRecord.user_id, TrainingRecord.document_id, TrainingRecord.version_id,
+            TrainingRecord.skill_id, TrainingRecord.kind, TrainingRecord.state, TrainingRecord.result,
+            TrainingRecord.due_on, TrainingRecord.valid_until).where(
             TrainingRecord.user_id.in_(user_ids), TrainingRecord.state.in_(("assigned", "completed")),
-            or_(TrainingRecord.document_id.in_(doc_ids), TrainingRecord.skill_id.in_(skill_ids)))
+            or_(TrainingRecord.version_id.in_(current), TrainingRecord.skill_id.in_(skill_ids)))
             .order_by(TrainingRecord.id))) if user_ids and requirements else []
         columns: list[MatrixColumn] = []
         roles_of_column: dict[str, set[str]] = {}
@@ -819,7 +825,7 @@ def qualification_matrix(*, actor: Actor, role: str | None = None, department: s
         by_user: dict[int, list[auth.RoleMember]] = {}
         for m in members:
             by_user.setdefault(m.user_id, []).append(m)
-        attempts: dict[tuple[int, str], list[TrainingRecord]] = {}
+        attempts: dict[tuple[int, str], list[Any]] = {}
         version_ids = {v.id for v in versions.values()}
         for r in records:
             if r.document_id is not None:
