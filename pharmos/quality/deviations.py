@@ -310,6 +310,9 @@ def record_timeline(session: Session, *, record_type: str, record_id: int,
             fields = tuple(sorted(changes))
             events.append(TimelineEvent(at, "change", entry.actor, f"Changed {', '.join(fields)}{why}",
                                         action="changed", fields=fields, reason=reason))
+        elif entry.action == "comment":
+            said = str(changes.get("text", ""))
+            events.append(TimelineEvent(at, "comment", entry.actor, f"Comment: {said}", action="comment", text=said))
         else:
             template = _EVENT_SUMMARIES.get(entry.action, entry.action.replace("_", " "))
             try:

@@ -26,6 +26,7 @@ from pharmos.quality.schemas import (
     CapaOut,
     CapaRevisionIn,
     ClassificationIn,
+    CommentIn,
     DeviationIn,
     DeviationOut,
     EffectivenessIn,
@@ -137,6 +138,14 @@ def export_deviations(actor: View, where: Annotated[DeviationFilter, Depends()],
 @api.get("/deviations/{record_id}", response_model=DeviationOut)
 def get_deviation(record_id: int, actor: View) -> DeviationOut:
     return DeviationOut.of(service.get_deviation(actor=actor, deviation_id=record_id))
+
+
+@api.post("/{collection}/{record_id}/comments", status_code=204, response_class=Response)
+def comment_on_record(collection: str, record_id: int, body: CommentIn, actor: View) -> Response:
+    """Add a comment to the timeline of a deviation, CAPA, change control, document version, training record
+    or complaint (collections as in the transition routes)."""
+    service.comment_on_record(actor=actor, collection=collection, record_id=record_id, text=body.text)
+    return Response(status_code=204)
 
 
 @api.get("/deviations/{record_id}/pdf", response_class=Response, responses={200: {"content": {"application/pdf": {}}}})

@@ -1,7 +1,9 @@
-"""Page routes of the quality lists' saved filters: save the current filter, delete one; back to the list.
+"""Page routes that serve every quality list or record page: saved filters and comments.
 
 The list pages render the saved filters with the macro in ``quality/_saved_filters.html``; the
-forms post here and come back to the list they came from (a ``back`` path under /quality/).
+record pages render the comment form with ``record_trail`` in ``quality/_macros.html``. The
+forms post here and come back to the page they came from (a ``back`` path under /quality/); a
+refused form is shown on its own with the problem next to the field and the input kept.
 """
 
 from __future__ import annotations
@@ -47,3 +49,25 @@ async def saved_filter_delete(request: Request, filter_id: int, actor: Viewer) -
     values = await form_values(request)
     await perform(service.delete_saved_filter, actor=actor, filter_id=filter_id)
     return see_other(_back(values))
+
+
+# Where each commentable collection's record page lives.
+RECORD_PAGES = {"deviations": "/quality/deviations/{id}", "capas": "/quality/capas/{id}",
+                "change-controls": "/quality/change-controls/{id}",
+                "document-versions": "/quality/document-versions/{id}",
+                "training-records": "/quality/training/records/{id}", "complaints": "/quality/complaints/{id}"}
+
+
+@pages.post("/quality/comments", response_class=HTMLResponse)
+async def record_comment(request: Request, actor: Viewer) -> Response:
+    values = await form_values(request)
+    reader = FormReader(values)
+    collection, record_id = reader.text("collection"), reader.integer("record_id")
+    back = RECORD_PAGES.get(collection, "/quality/tasks").format(id=record_id)
+    try:
+        reader.check()
+        await perform(service.comment_on_record, actor=actor, collection=collection, record_id=record_id or 0,
+                      text=values.get("text", ""))
+    except DomainError as exc:
+        return _ui.refused(request, exc, "quality/comment_refused.html", {"back": back}, values)
+    return see_other(f"{back}#timeline")

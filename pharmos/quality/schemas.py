@@ -151,7 +151,7 @@ class ExtensionOut(ViewOut):
 
 class TimelineEventOut(ViewOut):
     at: datetime
-    kind: str = Field(description="state, signature or change")
+    kind: str = Field(description="state, signature, change or comment")
     actor: str
     summary: str
 
@@ -306,3 +306,7 @@ class TrendPointOut(ViewOut):
 
 ExportFormat = Literal["csv", "xlsx"]
 TrendBy = Literal["classification", "root_cause_category"]
+
+
+class CommentIn(BaseModel):
+    text: str = Field(min_length=1, max_length=2000, description="Free text added to the record's timeline")

@@ -14,6 +14,7 @@ from __future__ import annotations
 from pharmos.quality import lifecycle as _lifecycle  # noqa: F401 - registers the lifecycles
 from pharmos.quality.capa import *  # noqa: F403
 from pharmos.quality.change_control import *  # noqa: F403
+from pharmos.quality.comments import *  # noqa: F403
 from pharmos.quality.complaints import *  # noqa: F403
 from pharmos.quality.deviations import *  # noqa: F403
 from pharmos.quality.documents import *  # noqa: F403

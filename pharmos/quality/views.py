@@ -35,11 +35,11 @@ class TimelineEvent:
     """One line of a record's timeline: a change of state, a signature or another audited action."""
 
     at: datetime
-    kind: str  # state | signature | change
+    kind: str  # state | signature | change | comment
     actor: str
     summary: str  # the whole line in English (exports, API readers)
     # The same line in parts, so a page can say it in the reader's language:
-    action: str = "text"  # created | moved | signed | changed | text
+    action: str = "text"  # created | moved | signed | changed | comment | text
     old: str = ""  # state before (moved)
     new: str = ""  # state after (created, moved)
     meaning: str = ""  # signature meaning (signed)

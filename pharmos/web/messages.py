@@ -573,6 +573,7 @@ CHANGE_TRAINING_COMPLAINT_MESSAGES = (
     N_("The author cannot return their own version; withdraw it instead."),
     N_("Document draft edited"),
     N_("Document file uploaded"),
+    N_("The comment was not added."),
 )
 
 PATTERNED_MESSAGES = (
