@@ -85,7 +85,8 @@ def change_list(request: Request, actor: Viewer, after: int | None = None) -> Re
     items, next_page = page_of_rows(request, rows)
     listed = list_filter(params, CHANGE_PRESETS)
     return _ui.page(request, "quality/change_list.html", {
-        "changes": items, "next_page": next_page, **listed, "query": listed["current_query"]})
+        "changes": items, "next_page": next_page, **listed, "query": listed["current_query"],
+        "saved_filters": service.list_saved_filters(actor=actor, list_name="change_controls")})
 
 
 @pages.get(f"{BASE}/export")

@@ -10,6 +10,7 @@ comes back as the same page with each problem next to its field and the user's i
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import HTMLResponse
@@ -69,8 +70,9 @@ def document_list(request: Request, actor: Viewer, after: int | None = None) -> 
     params = query_values(request)
     rows = service.list_documents(actor=actor, **_filters(params), after_id=after, limit=LIST_LIMIT + 1)
     items, next_page = page_of_rows(request, rows)
-    return _ui.page(request, "quality/document_list.html", {"documents": items, "next_page": next_page,
-                                                             "values": params})
+    return _ui.page(request, "quality/document_list.html", {
+        "documents": items, "next_page": next_page, "values": params, "current_query": urlencode(params),
+        "saved_filters": service.list_saved_filters(actor=actor, list_name="documents")})
 
 
 @pages.get("/quality/documents/new", response_class=HTMLResponse)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import HTMLResponse
@@ -73,8 +74,9 @@ def record_list(request: Request, actor: Viewer, after: int | None = None) -> Re
     rows = service.list_training_records(actor=actor, **_record_filters(params), after_id=after,
                                          limit=LIST_LIMIT + 1)
     items, next_page = page_of_rows(request, rows)
-    return _ui.page(request, "quality/training_records.html", {"records": items, "next_page": next_page,
-                                                                "values": params})
+    return _ui.page(request, "quality/training_records.html", {
+        "records": items, "next_page": next_page, "values": params, "current_query": urlencode(params),
+        "saved_filters": service.list_saved_filters(actor=actor, list_name="training")})
 
 
 def _record_detail(*, actor: Actor, record_id: int) -> dict[str, Any]:

@@ -88,3 +88,28 @@ def test_the_same_name_may_be_used_by_another_person(site: dict[str, Actor]) -> 
     other = quality.save_filter(actor=site["qa.zhang"], list_name="deviations", name="Mine", query="mine=1")
     # then
     assert other.owner == "qa.zhang" and saved() == 2
+
+
+@pytest.mark.parametrize(("path", "list_name", "query"), [
+    ("/quality/change-controls", "change_controls", "state=under_assessment"),
+    ("/quality/documents", "documents", "doc_type=sop"),
+    ("/quality/training/records", "training", "overdue=1"),
+])
+def test_every_quality_list_offers_and_shows_saved_filters(site: dict[str, Actor], path: str, list_name: str,
+                                                           query: str) -> None:
+    # given
+    from fastapi.testclient import TestClient
+
+    from pharmos.app import create_app
+    from tests.conftest import password_of
+    from tests.test_web_pages import HTML, sign_in
+
+    quality.save_filter(actor=site["qa.zhang"], list_name=list_name, name="Mine to check", query=query)
+    client = TestClient(create_app())
+    sign_in(client, "qa.zhang", password_of("qa.zhang"))
+    # when
+    page = client.get(f"{path}?{query}", headers=HTML)
+    # then
+    assert page.status_code == 200
+    assert f'data-list="{list_name}"' in page.text and 'id="save-filter-form"' in page.text
+    assert f'href="{path}?{query}">Mine to check</a>' in page.text
