@@ -898,6 +898,11 @@ def role_members(session: Session, *, roles: Iterable[str]) -> list[RoleMember]:
             for uid, username, full_name, department, role in rows]
 
 
+def role_labels(session: Session) -> dict[str, tuple[str, str]]:
+    """Every role's (English, Chinese) label by name, for pages that show people's roles."""
+    return {name: (en, zh) for name, en, zh in session.execute(select(Role.name, Role.label_en, Role.label_zh))}
+
+
 def role_names(session: Session) -> set[str]:
     """The names of every role (built-in and site-defined), to validate references to a role."""
     return set(session.scalars(select(Role.name)))

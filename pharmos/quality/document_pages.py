@@ -71,8 +71,16 @@ def document_list(request: Request, actor: Viewer, after: int | None = None) -> 
     rows = service.list_documents(actor=actor, **_filters(params), after_id=after, limit=LIST_LIMIT + 1)
     items, next_page = page_of_rows(request, rows)
     return _ui.page(request, "quality/document_list.html", {
-        "documents": items, "next_page": next_page, "values": params, "current_query": urlencode(params),
+        "documents": items, "next_page": next_page, "values": params,
+        "current_query": urlencode({k: v for k, v in params.items() if v}),
         "saved_filters": service.list_saved_filters(actor=actor, list_name="documents")})
+
+
+@pages.get("/quality/documents/export")
+def document_export(request: Request, actor: Viewer, format: str = "csv") -> Response:
+    # Declared before /{document_id}: "export" is not an id.
+    params = query_values(request, "format")
+    return download(*service.export_documents(actor=actor, fmt=format, **_filters(params)))
 
 
 @pages.get("/quality/documents/new", response_class=HTMLResponse)

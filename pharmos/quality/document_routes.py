@@ -28,7 +28,8 @@ from pharmos.quality.document_schemas import (
     RevisionIn,
     VersionReviewIn,
 )
-from pharmos.quality.routes import content_disposition, file_download
+from pharmos.quality.routes import SPREADSHEET_RESPONSES, content_disposition, file_download
+from pharmos.quality.schemas import ExportFormat
 
 __all__ = ["api"]
 
@@ -72,6 +73,18 @@ def list_documents(
 @api.post("/documents", response_model=DocumentOut, status_code=201)
 def register_document(body: DocumentIn, actor: Manage) -> DocumentOut:
     return DocumentOut.of(service.register_document(actor=actor, **body.model_dump()))
+
+
+@api.get("/documents/export", response_class=Response, responses=SPREADSHEET_RESPONSES)
+def export_documents(
+    actor: View, format: ExportFormat = "csv",
+    doc_type: Annotated[str | None, Query()] = None, department: Annotated[str | None, Query(max_length=6)] = None,
+    state: Annotated[str | None, Query()] = None, q: Annotated[str | None, Query(max_length=200)] = None,
+    due_for_review: bool | None = None, include_all: bool = False,
+) -> Response:
+    return file_download(service.export_documents(actor=actor, fmt=format, doc_type=doc_type, department=department,
+                                                  state=state, query=q, due_for_review=due_for_review,
+                                                  include_all=include_all))
 
 
 @api.get("/documents/due-for-review", response_model=list[DocumentOut])

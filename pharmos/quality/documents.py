@@ -54,6 +54,7 @@ __all__ = [
     "DataIntegrityError",
     "documents_due_for_review",
     "edit_draft",
+    "export_documents",
     "get_document",
     "get_version",
     "list_documents",
@@ -743,3 +744,25 @@ def print_document_version(*, actor: Actor, version_id: int | None = None, docum
     return printed(actor=actor, printout=printout, record_type="document_version", record_id=v.id,
                    filename_stem=f"{d.number}-v{v.version}")
 
+
+
+DOCUMENT_EXPORT_COLUMNS = ("number", "doc_type", "title_zh", "title_en", "department", "owner", "effective_version",
+                           "next_review_on", "due_for_review", "obsolete", "review_interval_months",
+                           "training_due_days", "created_at")
+
+
+def export_documents(*, actor: Actor, fmt: str = "csv", doc_type: str | None = None, department: str | None = None,
+                     state: str | None = None, query: str | None = None, due_for_review: bool | None = None,
+                     include_all: bool = False) -> tuple[bytes, str, str]:
+    """The document register matching the list filters as CSV or Excel (the caller's visibility applies)."""
+    from pharmos.core.spreadsheets import all_pages, download, export_format
+
+    actor.require("quality.view")
+    fmt = export_format(fmt)
+    rows = all_pages(lambda after: list_documents(
+        actor=actor, doc_type=doc_type, department=department, state=state, query=query,
+        due_for_review=due_for_review, include_all=include_all, after_id=after, limit=500), lambda d: d.id)
+    data = [[d.number, d.doc_type, d.title_zh, d.title_en, d.department, d.owner, d.effective_version,
+             d.next_review_on, d.due_for_review, d.obsolete, d.review_interval_months, d.training_due_days,
+             d.created_at] for d in rows]
+    return download(fmt, DOCUMENT_EXPORT_COLUMNS, data, name="documents", sheet="Documents 受控文件")

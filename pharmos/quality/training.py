@@ -848,7 +848,7 @@ def qualification_matrix(*, actor: Actor, role: str | None = None, department: s
             first = held[0]
             rows.append(MatrixRow(first.username, first.full_name, first.department, tuple(sorted(roles)),
                                   tuple(cells)))
-        return QualificationMatrix(today, tuple(columns), tuple(rows))
+        return QualificationMatrix(today, tuple(columns), tuple(rows), auth.role_labels(session))
 
 
 def export_qualification_matrix(*, actor: Actor, fmt: str = "csv", role: str | None = None,

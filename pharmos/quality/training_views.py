@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from pharmos.compliance.signatures import SignatureView
@@ -126,3 +126,4 @@ class QualificationMatrix:
     as_of: date
     columns: tuple[MatrixColumn, ...]
     rows: tuple[MatrixRow, ...]
+    role_labels: dict[str, tuple[str, str]] = field(default_factory=dict)  # role -> (English, Chinese)

@@ -233,3 +233,22 @@ def test_registration_refusals(api: Api) -> None:
     assert_problem(api.post(APPROVER, "/documents", {**body, "owner_username": OP}), 422, "owner_username")
     assert_problem(api.post(OP, "/documents", body), 403)
     assert written() == before
+
+
+def test_the_register_exports_as_csv_and_excel_with_the_callers_visibility(api: Api, site: dict[str, Actor]) -> None:
+    # given: one effective SOP and one draft only QA and its author may see
+    effective = f.effective_document(site, title_zh="洁净区更衣规程")
+    draft = f.draft_document(site, title_zh="灌装线清场规程")
+    # when
+    qa_csv = api.get("qa.li", "/documents/export", include_all="true")
+    operator_csv = api.get("op.liu", "/documents/export")
+    qa_xlsx = api.get("qa.li", "/documents/export", format="xlsx")
+    bad = api.get("qa.li", "/documents/export", format="pdf")
+    # then
+    assert qa_csv.status_code == 200 and qa_csv.headers["content-type"].startswith("text/csv")
+    text = qa_csv.content.decode("utf-8-sig")
+    assert text.splitlines()[0].startswith("number,doc_type,title_zh")
+    assert effective.number in text and draft.number in text and "洁净区更衣规程" in text
+    assert effective.number in operator_csv.text and draft.number not in operator_csv.text
+    assert qa_xlsx.status_code == 200 and qa_xlsx.content[:2] == b"PK"
+    assert bad.status_code == 422

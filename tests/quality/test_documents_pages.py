@@ -62,11 +62,15 @@ def test_an_operator_sees_the_effective_version_only(client: TestClient, library
     draft = client.get(f"/quality/documents/{sop.id}/versions/2", headers=HTML)
     listed = client.get("/quality/documents", headers=HTML)
     served = client.get(f"/quality/documents/{sop.id}/versions/1/file")
+    exported = client.get("/quality/documents/export?format=csv")
     # then
     assert detail.status_code == 200 and f"/quality/documents/{sop.id}/versions/2" not in detail.text
     assert 'id="review-form"' not in detail.text
     assert draft.status_code == 404
     assert sop.number in listed.text and library["spec"].number not in listed.text
+    assert 'id="export-csv"' in listed.text and 'id="export-xlsx"' in listed.text
+    assert exported.status_code == 200 and sop.number in exported.content.decode("utf-8-sig")
+    assert library["spec"].number not in exported.content.decode("utf-8-sig")
     assert served.status_code == 200 and served.content == f.PDF_BYTES
     assert served.headers["x-content-sha256"] and served.headers["cache-control"] == "no-store"
 

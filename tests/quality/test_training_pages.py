@@ -52,6 +52,8 @@ def test_training_pages_render_for_a_viewer(client: TestClient, desk: dict[str, 
     matrix = pages["/quality/training/matrix"].text
     assert 'data-status="qualified"' in matrix and 'data-status="assigned"' in matrix
     assert 'data-status="missing"' in matrix and SOP in matrix
+    # the people's roles show by their names, not their codes (viewer.chen reads the site in Chinese)
+    assert '<span title="operator">生产操作员</span>' in pages["/quality/training/matrix?role=operator"].text
     assert 'action="/quality/training/requirements"' not in pages["/quality/training/requirements"].text
     # a viewer sees only their own records
     assert client.get(f"/quality/training/records/{desk['record'].id}", headers=HTML).status_code == 403
