@@ -135,6 +135,8 @@ class PendingEntry:
     record_id: str
     action: str
     changes: dict[str, Any]
+    # Who and why, when a joined unit of work (pharmos.core.db.transaction) acted for another actor.
+    context: AuditContext | None = None
 
 
 def _record_id(obj: Any) -> str:
@@ -248,23 +250,24 @@ def append_entries(session: Session, entries: Iterable[PendingEntry]) -> None:
     rows = []
     now = utcnow()
     for pending in entries:
+        entry_ctx = pending.context or ctx
         last_id += 1
         changes_text = canonical_json(pending.changes).decode()
         row: dict[str, Any] = {
             "id": last_id,
             "at": now,
-            "actor_id": ctx.actor.user_id,
-            "actor": ctx.actor.username,
+            "actor_id": entry_ctx.actor.user_id,
+            "actor": entry_ctx.actor.username,
             "record_type": pending.record_type,
             "record_id": pending.record_id,
             "action": pending.action,
             "changes": changes_text,
-            "reason": ctx.reason,
-            "request_id": ctx.request_id,
+            "reason": entry_ctx.reason,
+            "request_id": entry_ctx.request_id,
         }
-        digest = entry_hash(prev_hash=last_hash, id=last_id, at=now, actor_id=ctx.actor.user_id,
-                            actor=ctx.actor.username, record_type=pending.record_type, record_id=pending.record_id,
-                            action=pending.action, changes=changes_text, reason=ctx.reason, request_id=ctx.request_id)
+        digest = entry_hash(prev_hash=last_hash, id=last_id, at=now, actor_id=row["actor_id"], actor=row["actor"],
+                            record_type=pending.record_type, record_id=pending.record_id, action=pending.action,
+                            changes=changes_text, reason=row["reason"], request_id=row["request_id"])
         row["prev_hash"] = last_hash
         row["hash"] = digest
         rows.append(row)
@@ -279,7 +282,33 @@ _QUEUE = "audit_queue"
 def _collect_audit_entries(session: Session, _flush_context: Any) -> None:
     # Field-level history is only readable while the flush is under way: take it now, chain it
     # at commit, so a unit of work that flushes many times appends to the chain once.
-    session.info.setdefault(_QUEUE, []).extend(_pending_entries(session))
+    context = session.info.get("audit")
+    session.info.setdefault(_QUEUE, []).extend(
+        PendingEntry(e.record_type, e.record_id, e.action, e.changes, e.context or context)
+        for e in _pending_entries(session))
+
+
+_SAVEPOINT_MARKS = "audit_savepoint_marks"
+
+
+@event.listens_for(Session, "after_transaction_create")
+def _mark_savepoint(session: Session, transaction: Any) -> None:
+    if transaction.nested:
+        session.info.setdefault(_SAVEPOINT_MARKS, {})[id(transaction)] = len(session.info.get(_QUEUE, []))
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _discard_savepoint_entries(session: Session, previous_transaction: Any) -> None:
+    # A refused inner service (a joined unit of work) rolled back to its savepoint: the entries
+    # queued since describe changes that never happened.
+    if not previous_transaction.nested:
+        if previous_transaction.parent is None:
+            _discard_audit_entries(session)
+        return
+    mark = session.info.get(_SAVEPOINT_MARKS, {}).pop(id(previous_transaction), None)
+    if mark is not None:
+        del session.info.get(_QUEUE, [])[mark:]
+        session.info.pop("audit_events", None)
 
 
 @event.listens_for(Session, "before_commit")
@@ -290,13 +319,14 @@ def _write_audit_trail(session: Session) -> None:
     session.flush()
     queued: list[PendingEntry] = session.info.pop(_QUEUE, [])
     queued.extend(session.info.pop("audit_events", []))
+    session.info.pop(_SAVEPOINT_MARKS, None)
     append_entries(session, queued)
 
 
-@event.listens_for(Session, "after_rollback")
 def _discard_audit_entries(session: Session) -> None:
     session.info.pop(_QUEUE, None)
     session.info.pop("audit_events", None)
+    session.info.pop(_SAVEPOINT_MARKS, None)
 
 
 def record_event(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -146,11 +147,26 @@ def get_database() -> Database:
     return _database
 
 
+_open_unit: ContextVar[Session | None] = ContextVar("pharmos_open_unit_of_work", default=None)
+
+
 @contextmanager
 def transaction(*, actor: Actor, reason: str | None = None) -> Iterator[Session]:
-    """A unit of work: every audited change inside is attributed to ``actor``."""
+    """A unit of work: every audited change inside is attributed to ``actor``.
+
+    Called while another unit of work is open (a batch step that issues stock, starts equipment
+    use and raises a deviation through those modules' services), it joins it inside a savepoint:
+    the inner service's changes commit or roll back with the outer one, and an inner refusal
+    undoes only its own writes. Changes made inside are attributed to the inner actor and reason.
+    """
+    outer = _open_unit.get()
+    if outer is not None:
+        with _joined(outer, actor=actor, reason=reason):
+            yield outer
+        return
     session = get_database().writer()
     session.info["audit"] = AuditContext(actor=actor, reason=reason, request_id=current_request_id())
+    token = _open_unit.set(session)
     try:
         yield session
         session.commit()
@@ -158,11 +174,36 @@ def transaction(*, actor: Actor, reason: str | None = None) -> Iterator[Session]
         session.rollback()
         raise
     finally:
+        _open_unit.reset(token)
         session.close()
 
 
 @contextmanager
+def _joined(session: Session, *, actor: Actor, reason: str | None) -> Iterator[None]:
+    # Audit entries are written at flush from the session's context, so flush at both edges.
+    session.flush()
+    saved = session.info["audit"]
+    session.info["audit"] = AuditContext(actor=actor, reason=reason or saved.reason, request_id=saved.request_id)
+    savepoint = session.begin_nested()
+    try:
+        yield
+        session.flush()
+        savepoint.commit()
+    except BaseException:
+        if savepoint.is_active:
+            savepoint.rollback()
+        raise
+    finally:
+        session.info["audit"] = saved
+
+
+@contextmanager
 def read_session() -> Iterator[Session]:
+    """A read-only session; inside an open unit of work, that unit's session (it sees its own writes)."""
+    outer = _open_unit.get()
+    if outer is not None:
+        yield outer
+        return
     session = get_database().reader()
     try:
         yield session

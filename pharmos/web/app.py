@@ -30,6 +30,8 @@ def render_error(request: Request, status: int, message: str, fields: list[tuple
 def install_web(app: FastAPI) -> HtmlRenderer:
     """Mount pages and static files; return the HTML error renderer."""
     from pharmos.auth.pages import pages as auth_pages
+    from pharmos.batches.mbr_pages import pages as mbr_pages
+    from pharmos.batches.pages import pages as batch_pages
     from pharmos.compliance.pages import pages as compliance_pages
     from pharmos.equipment.pages import pages as equipment_pages
     from pharmos.materials.pages import pages as materials_pages
@@ -55,4 +57,6 @@ def install_web(app: FastAPI) -> HtmlRenderer:
     app.include_router(document_pages)
     app.include_router(training_pages)
     app.include_router(complaint_pages)
+    app.include_router(mbr_pages)
+    app.include_router(batch_pages)
     return render_error
