@@ -22,9 +22,11 @@ from pharmos.core.clock import utcnow
 
 def _has_steps(session: Session, record: Any, _actor: Actor) -> str | None:
     # EU GMP Part I 4.18: a recipe names its materials and every processing step.
+    from pharmos.batches.mbr import mbr_completeness_problems
+
     if session.scalar(select(MbrStep.id).where(MbrStep.mbr_id == record.id).limit(1)) is None:
         return "Add at least one phase with a step first."
-    return None
+    return " ".join(mbr_completeness_problems(session, record)) or None
 
 
 def _reviewed_by_production(session: Session, record: Any, _actor: Actor) -> str | None:
