@@ -12,4 +12,5 @@ from pharmos.materials import lifecycle as _lifecycle  # noqa: F401 - registers 
 from pharmos.materials.exchange import *  # noqa: F403
 from pharmos.materials.inventory import *  # noqa: F403
 from pharmos.materials.master import *  # noqa: F403
+from pharmos.materials.production import *  # noqa: F403
 from pharmos.materials.receiving import *  # noqa: F403
