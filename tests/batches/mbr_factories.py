@@ -94,7 +94,7 @@ def ingredients(site: dict[str, Actor], *, product_code: str = "DS-MAB01",
     ``usable_equipment(site, class_code)`` makes a unit of it.
     """
     _approved(site, product_code, name_zh="单抗原液", name_en="mAb drug substance", material_type="intermediate",
-              storage_condition="2-8C", base_unit="g")
+              storage_condition="2-8C", base_unit="g", shelf_life_days=730)
     _approved(site, material_codes[0], name_zh="三羟甲基氨基甲烷", name_en="Tromethamine (Tris)")
     _approved(site, material_codes[1], name_zh="氯化钠", name_en="Sodium chloride")
     ensure_class(equipment_class_code)
