@@ -22,6 +22,7 @@ from pharmos.core.context import set_request_id
 from pharmos.core.db import get_database
 from pharmos.batches.dispense_routes import api as dispense_api
 from pharmos.batches.mbr_routes import api as mbr_api
+from pharmos.batches.record_routes import api as batch_record_api
 from pharmos.batches.routes import api as batches_api
 from pharmos.equipment.routes import api as equipment_api
 from pharmos.materials.routes import api as materials_api
@@ -142,6 +143,7 @@ def create_app(*, extra_routers: Sequence[APIRouter] = ()) -> FastAPI:
     app.include_router(mbr_api)
     app.include_router(batches_api)
     app.include_router(dispense_api)
+    app.include_router(batch_record_api)
     html_renderer = install_web(app)
     # Generic lifecycle routes last: their path pattern is the broadest.
     for router in extra_routers:

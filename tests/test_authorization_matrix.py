@@ -37,6 +37,11 @@ PATH_VALUES = {
     "function": "qa",  # a change control's assessing function: /change-controls/{record_id}/assessments/{function}
     "filter_id": "1",  # a saved list filter
     "requirement_id": "1",  # a training requirement
+    "batch_id": "1",  # a batch: /batches/{batch_id}/dispense (dispensing routes name it so)
+    "step_id": "1",  # a step of a recipe or of a batch
+    "entry_id": "1",  # a batch entry being corrected
+    "exception_id": "1",  # a batch exception under review
+    "dispense_id": "1",  # a dispense whose label is printed
 }
 # Routes that end the caller's session go last so the token stays usable for the others.
 SESSION_ENDING = {"/api/v1/auth/logout"}

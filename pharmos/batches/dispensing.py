@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -24,6 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from pharmos.batches.models import Batch, BatchMaterial, BatchStep, Dispense, MbrStep
+from pharmos.batches.orders import with_stock_right
 from pharmos.batches.views import DispenseView
 from pharmos.compliance.audit import record_event
 from pharmos.core.actor import Actor
@@ -98,14 +99,6 @@ def _weights(gross: object, tare: object, net: object, problems: list[FieldProbl
         problems.append(FieldProblem("net", "The net weight must be greater than zero."))
         return None
     return _Weights(g, t, n)
-
-
-def _issuer(actor: Actor) -> Actor:
-    # Weighing into a batch (batches.execute) is the issue of that stock to it: the movement stays
-    # attributed to the person who weighed (ALCOA+ 'A'), acting under the batch record's right.
-    if actor.can("stock.issue"):
-        return actor
-    return replace(actor, permissions=actor.permissions | {"stock.issue"})
 
 
 def _balance_problems(balance_number: str) -> list[FieldProblem]:
@@ -236,7 +229,7 @@ def dispense(*, actor: Actor, batch_id: int, line_no: int, container_number: str
         assert lot is not None and container is not None and weights is not None
         try:
             movement = materials.issue_stock(
-                actor=_issuer(actor), container_number=scanned, quantity=weights.net, unit=line.unit,
+                actor=with_stock_right(actor), container_number=scanned, quantity=weights.net, unit=line.unit,
                 reference=batch.number,
                 reservation_id=_reservation_for(session, line, scanned, lot.unit),
                 fefo_override_reason=reason if not allocated else "")

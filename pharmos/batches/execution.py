@@ -65,6 +65,7 @@ __all__ = [
     "material_line_view",
     "open_first_steps",
     "open_next_steps",
+    "open_step_out_of_order",
     "parameter_view",
     "record_entry",
     "refresh_step_record",
@@ -259,6 +260,41 @@ def open_next_steps(session: Session, *, batch: Batch) -> list[BatchStep]:
             opened.append(step)
     session.flush()
     return opened
+
+
+def open_step_out_of_order(*, actor: Actor, batch_id: int, step_id: int, reason: str) -> StepView:
+    """Open a non-critical step before its predecessors are done: a manual override with its reason.
+
+    EU GMP Annex 11 §12.3 / 药品GMP 第一百七十五条: departing from the recipe's order is recorded with
+    its reason as an ``override`` exception that QA reviews before release; a critical step never is.
+    """
+    actor.require("batches.execute")
+    why = reason.strip() if isinstance(reason, str) else ""
+    if not why:
+        raise ValidationFailed.on("reason", "Say why the step is done out of the recipe's order.")
+    if len(why) > 2000:
+        raise ValidationFailed.on("reason", "At most 2000 characters.")
+    with transaction(actor=actor, reason=why) as session:
+        batch, step = _load(session, batch_id, step_id, lock=True)
+        _require_executing(batch)
+        if step.state != "pending":
+            message = f"Step {step.code} is {step.state}; only a step not yet available is opened out of order."
+            raise Conflict(message, [FieldProblem("step", message)])
+        if step.critical:
+            message = f"Step {step.code} is critical; it is never done out of the recipe's order."
+            raise Conflict(message, [FieldProblem("step", message)])
+        steps = list(session.scalars(select(BatchStep).where(BatchStep.batch_id == batch.id)))
+        waiting = sorted(_waiting_for(steps, _phase_groups(session, batch), step), key=lambda s: s.seq)
+        limit = session.scalar(select(MbrStep.time_limit_minutes).where(MbrStep.id == step.mbr_step_id))
+        now = utcnow()
+        step.state, step.available_at = "open", now
+        step.due_at = now + timedelta(minutes=limit) if limit else None
+        raise_exception(session, batch=batch, actor=actor, kind="override", step=step, reason=why,
+                        description=f"Step {step.code} opened before {', '.join(s.code for s in waiting)} were "
+                                    "signed (out of the recipe's order).",
+                        context={"waiting_for": [s.code for s in waiting]})
+        session.flush()
+        return step_view(session, step, details=True, batch=batch, signer=actor)
 
 
 def open_first_steps(session: Session, *, batch: Batch) -> list[BatchStep]:
@@ -629,8 +665,8 @@ def sign_step(*, actor: Actor, batch_id: int, step_id: int, password: str, otp: 
               override_reason: str = "") -> StepView:
     """Sign the step as performer ("performed") once every check passes; every failed check is listed at once.
 
-    ``override_reason`` is accepted for the contract; no blocker is overridable yet: order,
-    qualification, equipment and lot problems never are, and recipes do not mark others so.
+    ``override_reason`` is accepted for the contract and ignored: the order is overridden beforehand
+    with ``open_step_out_of_order``; qualification, equipment and lot problems are never overridable.
     """
     actor.require("batches.execute")
     with read_session() as session:

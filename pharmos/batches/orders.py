@@ -28,6 +28,7 @@ __all__ = [
     "BATCH_NUMBER_PATTERN",
     "cancel_reservations",
     "order_batch",
+    "with_stock_right",
 ]
 
 # B26110001: prefix, year and month of ordering, sequence restarting each month.
@@ -37,9 +38,13 @@ _SIZE_PLACES = Decimal("0.000001")
 _FACTOR_PLACES = Decimal("0.000000001")
 
 
-def _reserver(actor: Actor) -> Actor:
-    # Ordering a batch (batches.plan) includes reserving its materials: the reservation stays
-    # attributed to the person who ordered (ALCOA+ 'A'), acting under the batch order's right.
+def with_stock_right(actor: Actor) -> Actor:
+    """``actor`` allowed to reserve and issue stock for the batch they order or weigh into.
+
+    Ordering a batch (batches.plan) includes reserving its materials, and weighing into it
+    (batches.execute) is the issue of that stock: the ledger entry stays attributed to the person
+    (ALCOA+ 'A'), acting under the batch record's right, not a general stock.issue right.
+    """
     if actor.can("stock.issue"):
         return actor
     return replace(actor, permissions=actor.permissions | {"stock.issue"})
@@ -135,7 +140,7 @@ def order_batch(*, actor: Actor, mbr_id: int, planned_size: Decimal | str | int,
             for line in lines:
                 if not line.dispensed:
                     continue
-                allocation = materials.allocate(actor=_reserver(actor), material_code=line.material_code,
+                allocation = materials.allocate(actor=with_stock_right(actor), material_code=line.material_code,
                                                 quantity=Decimal(line.target), unit=line.unit,
                                                 purpose=f"batch {number}", reserve=True)
                 if allocation.shortfall > 0:
@@ -165,7 +170,8 @@ def cancel_reservations(session: Session, *, batch: Batch, actor: Actor) -> None
     for line in session.scalars(select(BatchMaterial).where(BatchMaterial.batch_id == batch.id)):
         for reservation in line.reservations or ():
             try:
-                materials.cancel_reservation(actor=_reserver(actor), reservation_id=int(reservation["reservation_id"]),
+                materials.cancel_reservation(actor=with_stock_right(actor),
+                                             reservation_id=int(reservation["reservation_id"]),
                                              reason=f"Batch {batch.number} cancelled")
             except AlreadyClosed:
                 continue  # released by the warehouse meanwhile: nothing left to give back

@@ -24,6 +24,7 @@ from pharmos.batches.schemas import (
     ExceptionOut,
     ExceptionReviewIn,
     LotScanIn,
+    OrderOverrideIn,
     SignIn,
     StepOut,
     VerifyIn,
@@ -87,6 +88,12 @@ def scan_equipment(record_id: int, step_id: int, body: EquipmentScanIn, actor: E
 @api.post("/batches/{record_id}/steps/{step_id}/lots", response_model=StepOut, status_code=201)
 def scan_lot(record_id: int, step_id: int, body: LotScanIn, actor: Execute) -> StepOut:
     return StepOut.of(service.scan_lot(actor=actor, batch_id=record_id, step_id=step_id, **body.model_dump()))
+
+
+@api.post("/batches/{record_id}/steps/{step_id}/override", response_model=StepOut)
+def open_step_out_of_order(record_id: int, step_id: int, body: OrderOverrideIn, actor: Execute) -> StepOut:
+    return StepOut.of(service.open_step_out_of_order(actor=actor, batch_id=record_id, step_id=step_id,
+                                                     reason=body.reason))
 
 
 @api.post("/batches/{record_id}/steps/{step_id}/sign", response_model=StepOut)

@@ -83,6 +83,11 @@ class SignIn(BaseModel):
     override_reason: str = Field(default="", max_length=_TEXT)
 
 
+class OrderOverrideIn(BaseModel):
+    reason: str = Field(max_length=_TEXT, description="Why the step is done before its predecessors (kept as an "
+                                                      "override exception for QA's review)")
+
+
 class VerifyIn(BaseModel):
     password: str = Field(max_length=200, description="Your password: the step is verified (21 CFR 11.200)")
     otp: str | None = Field(default=None, max_length=10)

@@ -179,7 +179,8 @@ def _canonical_link(problems: list[FieldProblem], field: str, link: object) -> t
         except (NotFound, ValidationFailed):
             problems.append(FieldProblem(f"{field}.reference", f"No equipment {reference}."))
             return None
-    # Batches are accepted as typed until the batches module exists.
+    # Batch numbers are accepted as typed: deviations also concern batches made on paper before
+    # Pharmos (or by a contract manufacturer), which the batches module does not know.
     if not _BATCH_NUMBER.match(reference):
         problems.append(FieldProblem(f"{field}.reference", "A batch number: letters, digits and '-', 3-40 long."))
         return None

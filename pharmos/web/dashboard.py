@@ -7,6 +7,7 @@ from datetime import datetime, time
 from zoneinfo import ZoneInfo
 
 from pharmos.auth import service as auth
+from pharmos.batches import service as batches
 from pharmos.compliance import service as compliance
 from pharmos.core.actor import Actor
 from pharmos.core.clock import utcnow
@@ -60,6 +61,12 @@ def site_figures(*, actor: Actor) -> list[Figure]:
         figures.append(Figure("rounds_missed", len(missed), "/equipment/tablet#missed"))
         low = equipment.list_spare_parts(actor=actor, low_stock=True, limit=1000)
         figures.append(Figure("spare_parts_low", len(low), "/equipment/spare-parts?low=1"))
+    if actor.can("batches.view"):
+        # EU GMP Annex 16 §1.7: executed batches wait for QA's review before release; holds need decisions.
+        for key, state in (("batches_in_progress", "in_progress"), ("batches_on_hold", "on_hold"),
+                           ("batches_in_review", "in_review")):
+            figures.append(Figure(key, len(batches.list_batches(actor=actor, state=state, limit=1000)),
+                                  f"/batches?state={state}"))
     if actor.can("quality.view"):
         # 药品GMP 第二百五十条 / ICH Q10 3.2.2: open and late deviations and CAPA are QA's daily worklist.
         counts = quality.quality_counts(actor=actor)

@@ -190,6 +190,36 @@ def test_signing_out_of_order_is_refused_naming_the_step(run: tuple[BatchView, E
     assert footprint() == before
 
 
+def test_a_non_critical_step_opened_out_of_order_is_an_override_exception(
+        run: tuple[BatchView, ExecutionSetup]) -> None:
+    # given: 1.1 still open; 3.1 and 4.1 (non-critical) wait for 2.1; 2.1 is critical
+    batch, setup = run
+    later, critical = step_by_code(batch, "3.1"), step_by_code(batch, "2.1")
+    before = footprint()
+
+    # when a reason is missing, or the step is critical
+    with pytest.raises(ValidationFailed) as no_reason:
+        batches.open_step_out_of_order(actor=setup.operator, batch_id=batch.id, step_id=later.id, reason=" ")
+    with pytest.raises(Conflict) as refused:
+        batches.open_step_out_of_order(actor=setup.operator, batch_id=batch.id, step_id=critical.id,
+                                       reason="Column ready early")
+
+    # then nothing is written
+    assert fields(no_reason) == ["reason"] and fields(refused) == ["step"]
+    assert footprint() == before
+
+    # when the operator overrides the order with a reason
+    opened = batches.open_step_out_of_order(actor=setup.operator, batch_id=batch.id, step_id=later.id,
+                                            reason="Buffer prepared the evening before")
+
+    # then the step is open and the override waits for QA's review
+    assert opened.state == "open"
+    exceptions = batches.list_exceptions(actor=setup.operator, batch_id=batch.id)
+    assert [(e.kind, e.step_code, e.reason, e.state) for e in exceptions] == [
+        ("override", "3.1", "Buffer prepared the evening before", "open")]
+    assert "1.1" in exceptions[0].description
+
+
 def test_entries_into_a_step_not_yet_available_are_refused(run: tuple[BatchView, ExecutionSetup]) -> None:
     batch, setup = run
     later = step_by_code(batch, "2.1")
