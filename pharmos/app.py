@@ -15,15 +15,15 @@ import pharmos
 from pharmos.api.policy import Policy, public
 from pharmos.api.problems import install_problem_handlers
 from pharmos.auth.routes import api as auth_api
+from pharmos.batches.dispense_routes import api as dispense_api
+from pharmos.batches.mbr_routes import api as mbr_api
+from pharmos.batches.record_routes import api as batch_record_api
+from pharmos.batches.routes import api as batches_api
 from pharmos.compliance.routes import api as compliance_api
 from pharmos.core.actor import Actor
 from pharmos.core.config import get_settings
 from pharmos.core.context import set_request_id
 from pharmos.core.db import get_database
-from pharmos.batches.dispense_routes import api as dispense_api
-from pharmos.batches.mbr_routes import api as mbr_api
-from pharmos.batches.record_routes import api as batch_record_api
-from pharmos.batches.routes import api as batches_api
 from pharmos.equipment.routes import api as equipment_api
 from pharmos.materials.routes import api as materials_api
 from pharmos.quality.change_routes import api as change_control_api

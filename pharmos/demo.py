@@ -2,7 +2,8 @@
 
 Staff and controlled settings are here; the warehouse (materials, suppliers, lots, stock)
 is in ``pharmos.demo_materials``, the equipment ledger, metrology and maintenance in
-``pharmos.demo_equipment``, deviations and CAPA in ``pharmos.demo_quality``.
+``pharmos.demo_equipment``, deviations and CAPA in ``pharmos.demo_quality``, recipes and batches in
+``pharmos.demo_batches``.
 
 Everything here goes through the same services, lifecycles and signatures as real use,
 so the demo's audit trail is a genuine, verifiable chain and its records have real
@@ -18,6 +19,7 @@ from pharmos.auth import service as auth
 from pharmos.compliance.lifecycle import apply_transition
 from pharmos.core.actor import Actor
 from pharmos.core.clock import clock_shifted
+from pharmos.demo_batches import build_batches_demo
 from pharmos.demo_documents import HISTORY as DOCUMENT_HISTORY
 from pharmos.demo_documents import load_demo_documents
 from pharmos.demo_equipment import load_demo_equipment
@@ -89,8 +91,16 @@ def _create_staff(actor: Actor) -> None:
                          language=person.language, department=person.department, roles=[person.role])
 
 
+_SIGNED_IN: dict[str, Actor] = {}
+
+
 def _signed_in(username: str) -> Actor:
-    return auth.login(username=username, password=DEMO_PASSWORD, client="pharmos demo loader").actor
+    # One login per demo user: each login costs an Argon2 verification (RFC 9106 cost), and the
+    # loader acts hundreds of times; signatures still re-enter the password every time.
+    if username not in _SIGNED_IN:
+        _SIGNED_IN[username] = auth.login(username=username, password=DEMO_PASSWORD,
+                                          client="pharmos demo loader").actor
+    return _SIGNED_IN[username]
 
 
 def _draft(author: Actor, key: str, value: str, description: str) -> int:
@@ -152,6 +162,7 @@ def _load_settings() -> None:
 
 def load_demo_site(*, actor: Actor) -> tuple[DemoLogin, ...]:
     """Load the demo site into a freshly migrated database; returns the demo logins."""
+    _SIGNED_IN.clear()  # a fresh database has fresh users
     # The staff, the settings and the SOPs date from before today, so the demo has a past (pharmos.demo_documents).
     with clock_shifted(-DOCUMENT_HISTORY):
         auth.ensure_builtin_roles(actor=actor)
@@ -161,4 +172,6 @@ def load_demo_site(*, actor: Actor) -> tuple[DemoLogin, ...]:
     load_demo_materials(sign_in=_signed_in, password=DEMO_PASSWORD)
     load_demo_equipment(sign_in=_signed_in, password=DEMO_PASSWORD)
     load_demo_quality(sign_in=_signed_in, password=DEMO_PASSWORD)
+    # After quality: operators sign the Protein A SOP revision that becomes effective today first.
+    build_batches_demo(sign_in=_signed_in, password=DEMO_PASSWORD)
     return DEMO_LOGINS

@@ -243,7 +243,8 @@ def _read_protein_a_revision(sign_in: Callable[[str], Actor], password: str) -> 
 
     records = quality.list_training_records(actor=sign_in("qa.sunli"), state="assigned", limit=1000)
     for record in records:
-        if record.username in (OPERATOR, SECOND_OPERATOR, AUTHOR) and record.subject.startswith("SOP-DSP-0001"):
+        # prod.liuyang keeps it open: the README tour has him read and sign it.
+        if record.username in (OPERATOR, AUTHOR) and record.subject.startswith("SOP-DSP-0001"):
             apply_transition(actor=sign_in(record.username), collection="training-records", record_id=record.id,
                              name="acknowledge", password=password)
 

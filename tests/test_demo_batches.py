@@ -8,7 +8,7 @@ from pharmos.auth import service as auth
 from pharmos.batches import service as batches
 from pharmos.core.actor import Actor
 from pharmos.demo import DEMO_PASSWORD, load_demo_site
-from pharmos.demo_batches import DEMO_MBR_TITLES, build_batches_demo
+from pharmos.demo_batches import DEMO_MBR_TITLES
 
 pytestmark = pytest.mark.sqlite_only
 
@@ -16,11 +16,7 @@ pytestmark = pytest.mark.sqlite_only
 @pytest.fixture
 def demo_qa(sqlite_url: str) -> Actor:
     load_demo_site(actor=Actor.cli())
-    qa = auth.login(username="qa.lina", password=DEMO_PASSWORD).actor
-    if not batches.list_mbrs(actor=qa, limit=1):  # until pharmos/demo.py calls the batches loader itself
-        build_batches_demo(sign_in=lambda u: auth.login(username=u, password=DEMO_PASSWORD).actor,
-                           password=DEMO_PASSWORD)
-    return qa
+    return auth.login(username="qa.lina", password=DEMO_PASSWORD).actor
 
 
 def test_demo_has_effective_recipes_and_a_released_a_running_and_a_reviewable_batch(demo_qa: Actor) -> None:

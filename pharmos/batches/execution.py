@@ -661,12 +661,11 @@ def sign_problems(session: Session, *, batch: Batch, step: BatchStep, performer:
     return problems
 
 
-def sign_step(*, actor: Actor, batch_id: int, step_id: int, password: str, otp: str | None = None,
-              override_reason: str = "") -> StepView:
+def sign_step(*, actor: Actor, batch_id: int, step_id: int, password: str, otp: str | None = None) -> StepView:
     """Sign the step as performer ("performed") once every check passes; every failed check is listed at once.
 
-    ``override_reason`` is accepted for the contract and ignored: the order is overridden beforehand
-    with ``open_step_out_of_order``; qualification, equipment and lot problems are never overridable.
+    Nothing is overridden here: the recipe's order is left only through ``open_step_out_of_order``
+    (an exception with its reason); qualification, equipment and lot problems are never overridable.
     """
     actor.require("batches.execute")
     with read_session() as session:

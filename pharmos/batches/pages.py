@@ -218,13 +218,23 @@ async def step_lot(request: Request, batch_id: int, step_id: int, actor: Executo
     return await _step_form(request, batch_id, step_id, actor, "lot", call, "#scan-lot")
 
 
+@pages.post(BASE + "/{batch_id}/steps/{step_id}/override", response_class=HTMLResponse)
+async def step_override(request: Request, batch_id: int, step_id: int, actor: Executor) -> Response:
+    # EU GMP Annex 11 §12.3: leaving the recipe's order is recorded with its reason for QA's review.
+    def call(reader: FormReader) -> Any:
+        return service.open_step_out_of_order(actor=actor, batch_id=batch_id, step_id=step_id,
+                                              reason=reader.text("reason"))
+    return await _ui.detail_form(request, actor=actor, record_id=batch_id, form=f"override-{step_id}", call=call,
+                                 detail=_detail, template="batches/batch.html",
+                                 back=f"{BASE}/{batch_id}/execute?step={step_id}")
+
+
 @pages.post(BASE + "/{batch_id}/steps/{step_id}/sign", response_class=HTMLResponse)
 async def step_sign(request: Request, batch_id: int, step_id: int, actor: Executor) -> Response:
     # 21 CFR 11.200: the performer re-enters the password for every signature.
     def call(reader: FormReader) -> Any:
         return service.sign_step(actor=actor, batch_id=batch_id, step_id=step_id,
-                                 password=reader.values.get("password", ""), otp=reader.text("otp") or None,
-                                 override_reason=reader.text("override_reason"))
+                                 password=reader.values.get("password", ""), otp=reader.text("otp") or None)
     return await _ui.detail_form(request, actor=actor, record_id=batch_id, form="sign", call=call,
                                  detail=_execution_of(step_id), template="batches/execute.html",
                                  back=f"{BASE}/{batch_id}/execute")

@@ -80,7 +80,6 @@ class LotScanIn(BaseModel):
 class SignIn(BaseModel):
     password: str = Field(max_length=200, description="Your password: the step is signed (21 CFR 11.200)")
     otp: str | None = Field(default=None, max_length=10)
-    override_reason: str = Field(default="", max_length=_TEXT)
 
 
 class OrderOverrideIn(BaseModel):
