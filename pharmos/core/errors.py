@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 
@@ -81,3 +82,28 @@ def text_problem(field: str, value: object, *, required: bool = False, max_lengt
     if len(value.strip()) > max_length:
         return FieldProblem(field, f"At most {max_length} characters.")
     return None
+
+
+def raise_problems(problems: Sequence[FieldProblem]) -> None:
+    """Refuse with every problem at once, so a form shows each next to its field; no-op when there is none."""
+    if problems:
+        raise ValidationFailed("; ".join(f"{p.field}: {p.message}" for p in problems), list(problems))
+
+
+def collect_text(problems: list[FieldProblem], field: str, value: object, *, max_length: int,
+                 required: bool = True) -> str:
+    """The stripped text of a free-text input; its problem, if any, is added to ``problems``."""
+    problem = text_problem(field, value, required=required, max_length=max_length)
+    if problem is not None:
+        problems.append(problem)
+        return ""
+    return str(value or "").strip()
+
+
+def collect_choice(problems: list[FieldProblem], field: str, value: object, choices: Sequence[str]) -> str:
+    """One of ``choices`` (case-insensitive); otherwise a problem naming the allowed values is added."""
+    chosen = value.strip().lower() if isinstance(value, str) else ""
+    if chosen not in choices:
+        problems.append(FieldProblem(field, f"Choose one of {', '.join(choices)}."))
+        return ""
+    return chosen

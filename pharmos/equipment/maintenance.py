@@ -29,6 +29,8 @@ from pharmos.core.actor import Actor
 from pharmos.core.clock import site_today, utcnow
 from pharmos.core.db import read_session, transaction
 from pharmos.core.errors import Conflict, FieldProblem, NotFound, ValidationFailed, required_reason
+from pharmos.core.errors import collect_text as _text
+from pharmos.core.errors import raise_problems as _raise
 from pharmos.core.numbering import next_number, next_numbers
 from pharmos.equipment.lifecycle import FAULT_LIFECYCLE, WORK_ORDER_LIFECYCLE
 from pharmos.equipment.logbook import write_entry
@@ -103,21 +105,6 @@ class PlanTaskInput:
 # ---------------------------------------------------------------- input checks
 
 
-def _text(problems: list[FieldProblem], field: str, value: object, *, max_length: int,
-          required: bool = True) -> str:
-    if value is None:
-        value = ""
-    if not isinstance(value, str):
-        problems.append(FieldProblem(field, "Must be text."))
-        return ""
-    text = value.strip()
-    if required and not text:
-        problems.append(FieldProblem(field, "Required."))
-    elif len(text) > max_length:
-        problems.append(FieldProblem(field, f"At most {max_length} characters."))
-    return text
-
-
 def _positive_int(problems: list[FieldProblem], field: str, value: object, *, zero_ok: bool = False) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int):
         problems.append(FieldProblem(field, "A whole number of days."))
@@ -166,11 +153,6 @@ def _tasks(problems: list[FieldProblem], tasks: Sequence[PlanTaskInput] | None, 
         text = _text(problems, f"tasks[{i}].text", task.text, max_length=500)
         out.append(PlanTaskInput(text, bool(task.mandatory)))
     return out
-
-
-def _raise(problems: list[FieldProblem]) -> None:
-    if problems:
-        raise ValidationFailed("; ".join(f"{p.field}: {p.message}" for p in problems), problems)
 
 
 def _active_user_holding(session: Session, username: str, permission: str, *, field: str) -> DirectoryEntry:

@@ -24,7 +24,9 @@ from pharmos.compliance.signatures import signatures_for
 from pharmos.core.actor import Actor
 from pharmos.core.clock import as_utc, site_today
 from pharmos.core.db import read_session, transaction
-from pharmos.core.errors import Conflict, FieldProblem, NotFound, ValidationFailed, text_problem
+from pharmos.core.errors import Conflict, FieldProblem, NotFound, ValidationFailed
+from pharmos.core.errors import collect_text as _text
+from pharmos.core.errors import raise_problems as _raise
 from pharmos.core.numbering import next_number
 from pharmos.quality.deviations import load_deviation, record_timeline
 from pharmos.quality.lifecycle import CAPA_LIFECYCLE, OPEN_CAPA_STATES
@@ -104,20 +106,6 @@ def _detailed(capa_id: int) -> CapaView:
 
 
 # ---------------------------------------------------------------- input checks
-
-
-def _raise(problems: list[FieldProblem]) -> None:
-    if problems:
-        raise ValidationFailed("; ".join(f"{p.field}: {p.message}" for p in problems), problems)
-
-
-def _text(problems: list[FieldProblem], field: str, value: object, *, max_length: int,
-          required: bool = True) -> str:
-    problem = text_problem(field, value, required=required, max_length=max_length)
-    if problem is not None:
-        problems.append(problem)
-        return ""
-    return str(value or "").strip()
 
 
 def _due_on(problems: list[FieldProblem], value: object) -> date | None:

@@ -31,8 +31,10 @@ from pharmos.core.errors import (
     PermissionDenied,
     ValidationFailed,
     required_reason,
-    text_problem,
 )
+from pharmos.core.errors import collect_choice as _choice
+from pharmos.core.errors import collect_text as _text
+from pharmos.core.errors import raise_problems as _raise
 from pharmos.core.numbering import next_number
 from pharmos.core.spreadsheets import all_pages, download, export_format
 from pharmos.quality.complaint_views import ComplaintView
@@ -87,20 +89,6 @@ _UNCLASSIFIED = "unclassified"
 # ---------------------------------------------------------------- input checks
 
 
-def _raise(problems: list[FieldProblem]) -> None:
-    if problems:
-        raise ValidationFailed("; ".join(f"{p.field}: {p.message}" for p in problems), problems)
-
-
-def _text(problems: list[FieldProblem], field: str, value: object, *, max_length: int,
-          required: bool = True) -> str:
-    problem = text_problem(field, value, required=required, max_length=max_length)
-    if problem is not None:
-        problems.append(problem)
-        return ""
-    return str(value or "").strip()
-
-
 def _day(problems: list[FieldProblem], field: str, value: object, *, required: bool) -> date | None:
     if value is None:
         if required:
@@ -110,14 +98,6 @@ def _day(problems: list[FieldProblem], field: str, value: object, *, required: b
         problems.append(FieldProblem(field, "A date."))
         return None
     return value
-
-
-def _choice(problems: list[FieldProblem], field: str, value: object, choices: Sequence[str]) -> str:
-    chosen = value.strip().lower() if isinstance(value, str) else ""
-    if chosen not in choices:
-        problems.append(FieldProblem(field, f"Choose one of {', '.join(choices)}."))
-        return ""
-    return chosen
 
 
 def _limit(limit: int) -> int:

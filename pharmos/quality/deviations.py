@@ -36,6 +36,8 @@ from pharmos.core.errors import (
     ValidationFailed,
     required_reason,
 )
+from pharmos.core.errors import collect_text as _text
+from pharmos.core.errors import raise_problems as _raise
 from pharmos.core.numbering import next_number
 from pharmos.quality.lifecycle import CLOSED_DEVIATION_STATES, DEVIATION_LIFECYCLE, OPEN_CAPA_STATES
 from pharmos.quality.models import Capa, Deviation, DeviationLink, DueDateExtension
@@ -97,26 +99,6 @@ class LinkInput:
 
 
 # ---------------------------------------------------------------- input checks
-
-
-def _text(problems: list[FieldProblem], field: str, value: object, *, max_length: int,
-          required: bool = True) -> str:
-    if value is None:
-        value = ""
-    if not isinstance(value, str):
-        problems.append(FieldProblem(field, "Must be text."))
-        return ""
-    text = value.strip()
-    if required and not text:
-        problems.append(FieldProblem(field, "Required."))
-    elif len(text) > max_length:
-        problems.append(FieldProblem(field, f"At most {max_length} characters."))
-    return text
-
-
-def _raise(problems: list[FieldProblem]) -> None:
-    if problems:
-        raise ValidationFailed("; ".join(f"{p.field}: {p.message}" for p in problems), problems)
 
 
 def _score(problems: list[FieldProblem], field: str, value: object) -> int:

@@ -37,8 +37,9 @@ from pharmos.core.errors import (
     NotFound,
     TransitionRefused,
     ValidationFailed,
-    text_problem,
 )
+from pharmos.core.errors import collect_text as _text
+from pharmos.core.errors import raise_problems as _raise
 from pharmos.core.numbering import next_number
 from pharmos.quality.deviations import record_timeline
 from pharmos.quality.document_views import DocumentReviewView, DocumentVersionView, DocumentView
@@ -189,20 +190,6 @@ def _detailed_version(version_id: int) -> DocumentVersionView:
 
 
 # ---------------------------------------------------------------- input checks
-
-
-def _raise(problems: list[FieldProblem]) -> None:
-    if problems:
-        raise ValidationFailed("; ".join(f"{p.field}: {p.message}" for p in problems), problems)
-
-
-def _text(problems: list[FieldProblem], field: str, value: object, *, max_length: int,
-          required: bool = True) -> str:
-    problem = text_problem(field, value, required=required, max_length=max_length)
-    if problem is not None:
-        problems.append(problem)
-        return ""
-    return str(value or "").strip()
 
 
 def _whole(problems: list[FieldProblem], field: str, value: object, low: int, high: int, unit: str) -> int:
@@ -743,7 +730,6 @@ def print_document_version(*, actor: Actor, version_id: int | None = None, docum
         signatures=v.signatures, audit=audit)
     return printed(actor=actor, printout=printout, record_type="document_version", record_id=v.id,
                    filename_stem=f"{d.number}-v{v.version}")
-
 
 
 DOCUMENT_EXPORT_COLUMNS = ("number", "doc_type", "title_zh", "title_en", "department", "owner", "effective_version",

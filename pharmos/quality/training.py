@@ -37,6 +37,7 @@ from pharmos.core.errors import (
     required_reason,
     text_problem,
 )
+from pharmos.core.errors import raise_problems as _raise
 from pharmos.core.spreadsheets import download, export_format
 from pharmos.quality.lifecycle import TRAINING_LIFECYCLE
 from pharmos.quality.models import ControlledDocument, DocumentVersion, Skill, TrainingRecord, TrainingRequirement
@@ -86,11 +87,6 @@ _SUBJECT_MAX = 260
 
 
 # ---------------------------------------------------------------- small readers
-
-
-def _raise(problems: list[FieldProblem]) -> None:
-    if problems:
-        raise ValidationFailed("; ".join(f"{p.field}: {p.message}" for p in problems), problems)
 
 
 def _upper(value: object) -> str:
