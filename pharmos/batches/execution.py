@@ -176,7 +176,7 @@ def step_view(session: Session, step: BatchStep, *, details: bool = False, batch
             for line in lines),
         exceptions=tuple(exception_view(x, batch_number=batch.number) for x in exceptions),
         signatures=tuple(signatures_for(session, step)),
-        sign_blockers=tuple(f"{p.field}: {p.message}" for p in blockers))
+        sign_blockers=tuple(p.message for p in blockers))
 
 
 # ---------------------------------------------------------------- loading
@@ -624,8 +624,10 @@ def sign_problems(session: Session, *, batch: Batch, step: BatchStep, performer:
     for line in lines:
         if line.dispensed and not line.complete and mbr_step.kind == "dispense":
             problems.append(FieldProblem(f"materials.{line.line_no}",
-                                         f"{line.material_code}: dispensed {Decimal(line.dispensed_total):f} of "
-                                         f"{Decimal(line.low):f}–{Decimal(line.high):f} {line.unit}."))
+                                         f"{line.material_code}: dispensed "
+                                         f"{Decimal(line.dispensed_total).normalize():f} of "
+                                         f"{Decimal(line.low).normalize():f}–{Decimal(line.high).normalize():f} "
+                                         f"{line.unit}."))
     # 药品GMP 第十八条 / EU GMP Part I 2.8: only people trained on the current procedure perform it.
     for number in mbr_step.sop_numbers or ():
         qualified = quality.is_qualified(username=performer.username, document_number=number)

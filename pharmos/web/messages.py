@@ -703,4 +703,14 @@ PATTERNED_MESSAGES = (
      N_('BOM line %(line)s (%(code)s): step %(step)s is not a dispensing step of this recipe.')),
     (r'Dispensing step (?P<step>.+?) has no BOM line to dispense\.',
      N_('Dispensing step %(step)s has no BOM line to dispense.')),
+    # Why a step cannot be signed yet (execution.sign_problems), shown on the tablet before signing.
+    (r"(?P<label>.+?): not recorded\.", N_("%(label)s: not recorded.")),
+    (r"(?P<code>\S+): dispensed (?P<done>\S+) of (?P<low>\S+)–(?P<high>\S+) (?P<unit>\S+)\.",
+     N_("%(code)s: dispensed %(done)s of %(low)s–%(high)s %(unit)s.")),
+    (r"Step (?P<code>\S+) is not yet available: sign (?P<steps>.+) first\.",
+     N_("Step %(code)s is not yet available: sign %(steps)s first.")),
+    (r"Scan the (?P<what>\S+) used\.", N_("Scan the %(what)s used.")),
+    (r"Scan the lot of (?P<code>\S+) used\.", N_("Scan the lot of %(code)s used.")),
+    (r"(?P<user>\S+) is not qualified on (?P<number>\S+): (?P<reasons>.+)",
+     N_("%(user)s is not qualified on %(number)s: %(reasons)s")),
 )

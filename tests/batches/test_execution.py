@@ -172,7 +172,7 @@ def test_signing_lists_every_missing_thing_at_once(run: tuple[BatchView, Executi
     # then
     assert fields(refused) == ["password", "parameters.TEMP"]
     assert footprint() == before
-    assert step.sign_blockers == ("parameters.TEMP: 温度: not recorded.",)
+    assert step.sign_blockers == ("温度: not recorded.",)
 
 
 def test_signing_out_of_order_is_refused_naming_the_step(run: tuple[BatchView, ExecutionSetup]) -> None:
