@@ -51,6 +51,8 @@ def create_pg_database(template: str | None = None) -> str:
     name = f"pharmos_test_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(PG_ADMIN_URL.replace("postgresql+psycopg", "postgresql"), autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
+        # A test database is thrown away: no WAL flush waited for at each of its many commits.
+        conn.execute(f'ALTER DATABASE "{name}" SET synchronous_commit = off')
     return PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
 
 
@@ -219,6 +221,30 @@ def site(db_url: str, system: Actor) -> dict[str, Actor]:
                          roles=[role])
         people[username] = auth.login(username=username, password=f"{username}-pass1").actor
     return people
+
+
+@pytest.fixture
+def demo_qa(tmp_path: Path) -> Iterator[Actor]:
+    """The demo site, loaded once per test process and copied for each test; signed in as QA (qa.lina)."""
+    from pharmos.auth import service as auth
+    from pharmos.demo import DEMO_PASSWORD, load_demo_site
+
+    if "demo" not in _TEMPLATES:
+        import tempfile
+
+        path = Path(tempfile.mkdtemp(prefix="pharmos-demo-")) / "demo.db"
+        shutil.copyfile(_sqlite_template(), path)
+        configure_database(f"sqlite:///{path}")
+        load_demo_site(actor=Actor.cli())
+        get_database().dispose()  # folds the WAL into the file before it is copied
+        _TEMPLATES["demo"] = str(path)
+    target = tmp_path / "pharmos.db"
+    shutil.copyfile(_TEMPLATES["demo"], target)
+    configure_database(f"sqlite:///{target}")
+    try:
+        yield auth.login(username="qa.lina", password=DEMO_PASSWORD).actor
+    finally:
+        get_database().dispose()
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

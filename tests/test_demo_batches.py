@@ -4,19 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from pharmos.auth import service as auth
 from pharmos.batches import service as batches
 from pharmos.core.actor import Actor
-from pharmos.demo import DEMO_PASSWORD, load_demo_site
 from pharmos.demo_batches import DEMO_MBR_TITLES
 
-pytestmark = pytest.mark.sqlite_only
-
-
-@pytest.fixture
-def demo_qa(sqlite_url: str) -> Actor:
-    load_demo_site(actor=Actor.cli())
-    return auth.login(username="qa.lina", password=DEMO_PASSWORD).actor
+# One test process loads the demo once and copies it for each of these tests.
+pytestmark = [pytest.mark.sqlite_only, pytest.mark.xdist_group("demo")]
 
 
 def test_demo_has_effective_recipes_and_a_released_a_running_and_a_reviewable_batch(demo_qa: Actor) -> None:

@@ -6,26 +6,21 @@ from datetime import timedelta
 
 import pytest
 
-from pharmos.auth import service as auth
 from pharmos.compliance.service import verify_audit_trail
 from pharmos.core.actor import Actor
 from pharmos.core.clock import site_today
-from pharmos.demo import DEMO_PASSWORD, load_demo_site
 from pharmos.demo_documents import HISTORY, OVERDUE_DOCUMENT, OVERDUE_USER
 from pharmos.quality import service as quality
 
-
-@pytest.fixture
-def demo_site(sqlite_url: str) -> Actor:
-    load_demo_site(actor=Actor.cli())
-    return auth.login(username="qa.lina", password=DEMO_PASSWORD).actor
+# One test process loads the demo once and copies it for each of these tests.
+pytestmark = pytest.mark.xdist_group("demo")
 
 
 def test_demo_shows_effective_sops_training_with_one_overdue_a_change_in_approval_and_two_complaints(
-        demo_site: Actor) -> None:
+        demo_qa: Actor) -> None:
     # Loading the demo takes a while, so one test looks at everything it must show.
     # given
-    qa = demo_site
+    qa = demo_qa
     today = site_today()
 
     # when

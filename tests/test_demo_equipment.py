@@ -4,25 +4,20 @@ from __future__ import annotations
 
 import pytest
 
-from pharmos.auth import service as auth
 from pharmos.compliance.service import verify_audit_trail
 from pharmos.core.actor import Actor
 from pharmos.core.clock import site_today
-from pharmos.demo import DEMO_PASSWORD, load_demo_site
 from pharmos.demo_equipment import EQUIPMENT, WEIGHED_ON_FAILED_BALANCE
 from pharmos.equipment import service as equipment
 
-
-@pytest.fixture
-def demo_site(sqlite_url: str) -> Actor:
-    load_demo_site(actor=Actor.cli())
-    return auth.login(username="qa.lina", password=DEMO_PASSWORD).actor
+# One test process loads the demo once and copies it for each of these tests.
+pytestmark = pytest.mark.xdist_group("demo")
 
 
-def test_demo_equipment_shows_every_figure_maintenance_metrology_and_qa_act_on(demo_site: Actor) -> None:
+def test_demo_equipment_shows_every_figure_maintenance_metrology_and_qa_act_on(demo_qa: Actor) -> None:
     # Loading the demo takes a while, so one test looks at everything it must show.
     # given
-    qa = demo_site
+    qa = demo_qa
     today = site_today()
 
     # when

@@ -7,28 +7,23 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from pharmos.auth import service as auth
 from pharmos.compliance.service import verify_audit_trail
 from pharmos.core.actor import Actor
 from pharmos.core.clock import site_today
 from pharmos.core.db import read_session
-from pharmos.demo import DEMO_PASSWORD, load_demo_site
 from pharmos.demo_materials import MATERIALS, SUPPLIERS
 from pharmos.materials import service as materials
 from pharmos.materials.ledger import reconcile
 from pharmos.materials.models import Lot
 
-
-@pytest.fixture
-def demo_site(sqlite_url: str) -> Actor:
-    load_demo_site(actor=Actor.cli())
-    return auth.login(username="qa.lina", password=DEMO_PASSWORD).actor
+# One test process loads the demo once and copies it for each of these tests.
+pytestmark = pytest.mark.xdist_group("demo")
 
 
-def test_demo_warehouse_is_complete_consistent_and_released_only_by_qa(demo_site: Actor) -> None:
+def test_demo_warehouse_is_complete_consistent_and_released_only_by_qa(demo_qa: Actor) -> None:
     # Loading the demo takes a while, so one test looks at everything it must show.
     # given
-    qa = demo_site
+    qa = demo_qa
     today = site_today()
 
     # when

@@ -6,27 +6,22 @@ from datetime import timedelta
 
 import pytest
 
-from pharmos.auth import service as auth
 from pharmos.compliance.service import verify_audit_trail
 from pharmos.core.actor import Actor
 from pharmos.core.clock import site_today
-from pharmos.demo import DEMO_PASSWORD, load_demo_site
 from pharmos.demo_quality import COLD_ROOM, COLD_ROOM_MATERIALS, FAILED_BALANCE, PENDING_IMPACT_BATCHES, SEED_BATCH
 from pharmos.equipment import service as equipment
 from pharmos.materials import service as materials
 from pharmos.quality import service as quality
 
-
-@pytest.fixture
-def demo_site(sqlite_url: str) -> Actor:
-    load_demo_site(actor=Actor.cli())
-    return auth.login(username="qa.lina", password=DEMO_PASSWORD).actor
+# One test process loads the demo once and copies it for each of these tests.
+pytestmark = pytest.mark.xdist_group("demo")
 
 
-def test_demo_quality_shows_open_and_closed_deviations_capa_and_holds(demo_site: Actor) -> None:
+def test_demo_quality_shows_open_and_closed_deviations_capa_and_holds(demo_qa: Actor) -> None:
     # Loading the demo takes a while, so one test looks at everything it must show.
     # given
-    qa = demo_site
+    qa = demo_qa
     today = site_today()
 
     # when

@@ -168,8 +168,14 @@ def _effect_cancel(session: Session, record: Any, actor: Actor) -> None:
     cancel_reservations(session, batch=record, actor=actor)
 
 
-def _effect_hold(_session: Session, record: Any, _actor: Actor) -> None:
-    record.hold_reason = record.hold_reason or "Put on hold"
+def _effect_hold(session: Session, record: Any, _actor: Actor) -> None:
+    # The reason given with the transition is what the shop floor sees on the held batch.
+    context = session.info.get("audit")
+    record.hold_reason = (getattr(context, "reason", None) or "Put on hold")[:2000]
+
+
+def _effect_resume(_session: Session, record: Any, _actor: Actor) -> None:
+    record.hold_reason = ""
 
 
 BATCH_LIFECYCLE = register_lifecycle(Lifecycle(
@@ -193,7 +199,7 @@ BATCH_LIFECYCLE = register_lifecycle(Lifecycle(
         Transition("hold", ("in_progress", "in_review"), "on_hold", "batches.hold", "Put on hold", "暂停",
                    reason_required=True, effect=_effect_hold),
         Transition("resume", ("on_hold",), "in_progress", "batches.hold", "Resume", "恢复执行",
-                   reason_required=True),
+                   reason_required=True, effect=_effect_resume),
         Transition("complete", ("in_progress",), "in_review", "batches.execute", "Complete execution", "完成执行",
                    guard=_execution_finished, effect=_effect_complete),
         # EU GMP Annex 16 §1.7 / 药品GMP 第二百二十九条: QA releases only a fully reviewed record.

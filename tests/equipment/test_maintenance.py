@@ -23,6 +23,9 @@ from pharmos.equipment.views import EquipmentView, WorkOrderView
 from tests.equipment import factories as f
 from tests.materials.factories import site_people
 
+# Service rules: SQLite is enough; this module's API tests run on both back-ends.
+pytestmark = pytest.mark.sqlite_only
+
 TODAY = site_today()
 TASKS = [PlanTaskInput("检查密封圈 / Check the seals"), PlanTaskInput("更换滤芯 / Replace the filter"),
          PlanTaskInput("清洁外表面 / Wipe the housing", mandatory=False)]

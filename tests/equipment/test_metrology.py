@@ -37,6 +37,9 @@ from pharmos.quality import service as quality
 from pharmos.quality.models import Deviation
 from tests.equipment import factories as f
 
+# Service rules: SQLite is enough; this module's API tests run on both back-ends.
+pytestmark = pytest.mark.sqlite_only
+
 TODAY = site_today()
 PDF = b"%PDF-1.4\n% calibration certificate\n"
 

@@ -21,6 +21,9 @@ from pharmos.equipment.rounds import InspectionPointInput
 from pharmos.equipment.views import EquipmentView, InspectionRoundView, InspectionRouteView
 from tests.equipment.factories import engineer, new_equipment, sign, technician
 
+# Service rules: SQLite is enough; this module's API tests run on both back-ends.
+pytestmark = pytest.mark.sqlite_only
+
 
 def _route(code: str = "R-UP-01", *, shift_starts: tuple[str, ...] = ("08:00", "16:00"), frequency: str = "shift",
            window_hours: int = 8) -> tuple[InspectionRouteView, EquipmentView, EquipmentView]:

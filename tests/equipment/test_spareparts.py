@@ -24,6 +24,9 @@ from tests.concurrency import all_at_once
 from tests.equipment import factories as f
 from tests.materials.factories import site_people
 
+# Service rules: SQLite is enough; this module's API tests run on both back-ends.
+pytestmark = pytest.mark.sqlite_only
+
 
 def footprint() -> dict[str, Any]:
     """Everything a refused spare-part call must leave untouched."""

@@ -23,6 +23,9 @@ from pharmos.quality.models import Capa
 from pharmos.quality.views import CapaView
 from tests.quality import factories as f
 
+# Service rules: SQLite is enough; this module's API tests run on both back-ends.
+pytestmark = pytest.mark.sqlite_only
+
 TODAY = site_today()
 
 

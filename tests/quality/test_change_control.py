@@ -34,6 +34,9 @@ from pharmos.quality.models import ChangeAssessment, ChangeControl, ChangeTask
 from tests.conftest import password_of
 from tests.quality import change_factories as cf
 
+# Service rules: SQLite is enough; this module's API tests run on both back-ends.
+pytestmark = pytest.mark.sqlite_only
+
 TODAY = site_today()
 CHANGE_RECORDS = ("change_control", "change_assessment", "change_task")
 

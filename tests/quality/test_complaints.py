@@ -29,6 +29,9 @@ from tests.materials import factories as mf
 from tests.quality import complaint_factories as cf
 from tests.quality import factories as f
 
+# Service rules: SQLite is enough; this module's API tests run on both back-ends.
+pytestmark = pytest.mark.sqlite_only
+
 TODAY = site_today()
 
 

@@ -32,6 +32,9 @@ from tests.equipment.factories import new_equipment
 from tests.materials import factories as mf
 from tests.quality import factories as f
 
+# Service rules: SQLite is enough; this module's API tests run on both back-ends.
+pytestmark = pytest.mark.sqlite_only
+
 TODAY = site_today()
 
 

@@ -24,6 +24,9 @@ from pharmos.quality.models import ControlledDocument, DocumentFile, DocumentRev
 from tests.conftest import password_of
 from tests.quality import document_factories as f
 
+# Service rules: SQLite is enough; this module's API tests run on both back-ends.
+pytestmark = pytest.mark.sqlite_only
+
 TODAY = site_today()
 
 

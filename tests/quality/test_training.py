@@ -38,6 +38,9 @@ from tests.quality.training_factories import (
     transition,
 )
 
+# Service rules: SQLite is enough; this module's API tests run on both back-ends.
+pytestmark = pytest.mark.sqlite_only
+
 TRAINING_TABLES = ("training_skill", "training_requirement", "training_record")
 
 
