@@ -21,6 +21,9 @@ from pharmos.equipment.views import EquipmentView, FaultView
 from tests.equipment import factories as f
 from tests.materials.factories import site_people
 
+# Service rules: SQLite is enough; this module's API tests run on both back-ends.
+pytestmark = pytest.mark.sqlite_only
+
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 
 

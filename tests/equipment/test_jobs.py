@@ -22,6 +22,9 @@ from pharmos.equipment.models import EquipmentReminder
 from pharmos.equipment.rounds import InspectionPointInput
 from tests.equipment.factories import calibrate, engineer, new_equipment, qualify
 
+# Service rules: SQLite is enough; this module's API tests run on both back-ends.
+pytestmark = pytest.mark.sqlite_only
+
 SYSTEM = Actor.system("job:daily-equipment-scan")
 
 

@@ -20,6 +20,9 @@ from pharmos.equipment.models import Attachment, Equipment, EquipmentClass, Logb
 from tests.equipment import factories as f
 from tests.materials.factories import site_people
 
+# Service rules: SQLite is enough; this module's API tests run on both back-ends.
+pytestmark = pytest.mark.sqlite_only
+
 TODAY = site_today()
 PDF = b"%PDF-1.7\n1 0 obj << >> endobj\ntrailer << >>\n%%EOF\n"
 

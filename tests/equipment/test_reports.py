@@ -22,6 +22,9 @@ from pharmos.equipment.views import FaultView, WorkOrderView
 from tests.equipment import factories as f
 from tests.materials.factories import site_people
 
+# Service rules: SQLite is enough; this module's API tests run on both back-ends.
+pytestmark = pytest.mark.sqlite_only
+
 TODAY = site_today()
 YESTERDAY = TODAY - timedelta(days=1)
 

@@ -26,6 +26,9 @@ from pharmos.equipment.views import EquipmentView, LogbookEntryView
 from tests.equipment import factories as f
 from tests.materials.factories import site_people
 
+# Service rules: SQLite is enough; this module's API tests run on both back-ends.
+pytestmark = pytest.mark.sqlite_only
+
 
 @pytest.fixture
 def lite(sqlite_url: str) -> dict[str, Actor]:

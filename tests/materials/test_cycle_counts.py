@@ -20,6 +20,9 @@ from pharmos.materials.views import CycleCountView, LotView
 from tests.conftest import password_of
 from tests.materials import factories as f
 
+# Service rules: SQLite is enough; this module's API tests run on both back-ends.
+pytestmark = pytest.mark.sqlite_only
+
 
 class Warehouse:
     """Three containers in the ambient bin, one in the cold room, one emptied; a counter who is also QA."""

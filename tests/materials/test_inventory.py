@@ -26,6 +26,9 @@ from pharmos.materials.views import LotView
 from tests.conftest import password_of
 from tests.materials import factories as f
 
+# Service rules: SQLite is enough; this module's API tests run on both back-ends.
+pytestmark = pytest.mark.sqlite_only
+
 TODAY = site_today()
 
 

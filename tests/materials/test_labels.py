@@ -28,6 +28,9 @@ from tests.materials.factories import (
     warehouse_user,
 )
 
+# Service rules: SQLite is enough; this module's API tests run on both back-ends.
+pytestmark = pytest.mark.sqlite_only
+
 
 def _pdf_text(pdf: bytes) -> str:
     """Text the PDF's content streams show (reportlab's ASCII85+Flate streams, CID font = UTF-16BE)."""

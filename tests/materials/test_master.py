@@ -22,6 +22,9 @@ from pharmos.materials.receiving import OrderLineInput, ReceiptLineInput
 from tests.conftest import password_of
 from tests.materials import factories as f
 
+# Service rules: SQLite is enough; this module's API tests run on both back-ends.
+pytestmark = pytest.mark.sqlite_only
+
 TODAY = site_today()
 GOOD: dict[str, Any] = {"code": "RM-0001", "name_zh": "氯化钠", "name_en": "Sodium chloride",
                         "material_type": "excipient", "base_unit": "kg", "storage_condition": "15-25C"}

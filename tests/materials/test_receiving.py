@@ -30,6 +30,9 @@ from pharmos.materials.receiving import OrderLineInput, ReceiptLineInput, split_
 from tests.conftest import password_of
 from tests.materials import factories as f
 
+# Service rules: SQLite is enough; this module's API tests run on both back-ends.
+pytestmark = pytest.mark.sqlite_only
+
 TODAY = site_today()
 IN_A_YEAR = TODAY + timedelta(days=365)
 

@@ -18,6 +18,9 @@ from tests.quality import document_factories as documents
 from tests.quality.factories import report
 from tests.test_web_pages import HTML, csrf_of, sign_in
 
+# Service rules: SQLite is enough; this module's API tests run on both back-ends.
+pytestmark = pytest.mark.sqlite_only
+
 
 @pytest.fixture
 def api(site: dict[str, Actor]) -> Api:

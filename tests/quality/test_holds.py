@@ -16,6 +16,9 @@ from pharmos.quality.views import DeviationView
 from tests.materials import factories as mf
 from tests.quality import factories as f
 
+# Service rules: SQLite is enough; this module's API tests run on both back-ends.
+pytestmark = pytest.mark.sqlite_only
+
 
 def released_lot(site: dict[str, Actor]) -> tuple[Actor, LotView]:
     clerk = mf.warehouse_user(site)

@@ -29,6 +29,9 @@ from tests.quality import complaint_factories as cf
 from tests.quality import factories as f
 from tests.quality.factories import person
 
+# Service rules: SQLite is enough; this module's API tests run on both back-ends.
+pytestmark = pytest.mark.sqlite_only
+
 
 def pdf_text(content: bytes) -> str:
     reader = PdfReader(io.BytesIO(content))

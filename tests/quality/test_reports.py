@@ -28,6 +28,9 @@ from pharmos.quality.views import CapaView, DeviationView
 from tests.materials.factories import site_people
 from tests.quality import factories as f
 
+# Service rules: SQLite is enough; this module's API tests run on both back-ends.
+pytestmark = pytest.mark.sqlite_only
+
 TODAY = site_today()
 
 

@@ -14,6 +14,9 @@ from pharmos.core.errors import NotFound, PermissionDenied, ValidationFailed
 from pharmos.quality import service as quality
 from pharmos.quality.models import SavedFilter
 
+# Service rules: SQLite is enough; this module's API tests run on both back-ends.
+pytestmark = pytest.mark.sqlite_only
+
 
 def saved() -> int:
     with read_session() as session:
